@@ -1,0 +1,209 @@
+// Package blobtest is the conformance suite every blob.Store driver passes.
+package blobtest
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/sqlfeed/sqlfeed/infra/blob"
+)
+
+// Run runs the conformance suite against a fresh, empty store from newStore.
+func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
+	ctx := context.Background()
+	meta := blob.Meta{
+		ContentType: "application/json", ContentEncoding: "gzip",
+		CacheControl: "public, max-age=60", User: map[string]string{"sha256": "abc", "rows": "3"},
+	}
+
+	t.Run("PutGetHead", func(t *testing.T) {
+		s := newStore(t)
+		a, err := s.Put(ctx, "feed/a.json", strings.NewReader(`[1,2]`), blob.WriteOptions{Meta: meta})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.ETag == "" || a.Size != 5 {
+			t.Fatalf("attrs after put: %+v", a)
+		}
+		r, got, err := s.Get(ctx, "feed/a.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		b, _ := io.ReadAll(r)
+		r.Close()
+		if string(b) != `[1,2]` {
+			t.Fatalf("got %q", b)
+		}
+		if got.ETag != a.ETag || got.ContentType != meta.ContentType || got.ContentEncoding != "gzip" ||
+			got.CacheControl != meta.CacheControl || got.User["sha256"] != "abc" || got.User["rows"] != "3" {
+			t.Fatalf("metadata not kept: %+v", got)
+		}
+		if _, err := s.Head(ctx, "feed/missing.json"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("head missing: %v", err)
+		}
+		if _, _, err := s.Get(ctx, "feed/missing.json"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("get missing: %v", err)
+		}
+	})
+
+	t.Run("Conditional", func(t *testing.T) {
+		s := newStore(t)
+		a, err := s.Put(ctx, "m.json", strings.NewReader("1"), blob.WriteOptions{IfNoneMatch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := s.Put(ctx, "m.json", strings.NewReader("2"), blob.WriteOptions{IfNoneMatch: true}); !errors.Is(err, blob.ErrPrecondition) {
+			t.Fatalf("If-None-Match on existing key: %v", err)
+		}
+		b, err := s.Put(ctx, "m.json", strings.NewReader("3"), blob.WriteOptions{IfMatch: a.ETag})
+		if err != nil {
+			t.Fatalf("If-Match with current ETag: %v", err)
+		}
+		if _, err := s.Put(ctx, "m.json", strings.NewReader("4"), blob.WriteOptions{IfMatch: a.ETag}); !errors.Is(err, blob.ErrPrecondition) {
+			t.Fatalf("If-Match with stale ETag: %v", err)
+		}
+		if b.ETag == a.ETag {
+			t.Fatal("ETag did not change with the content")
+		}
+		assertBody(t, s, "m.json", "3")
+	})
+
+	t.Run("ConditionalRace", func(t *testing.T) {
+		s := newStore(t)
+		a, err := s.Put(ctx, "m.json", strings.NewReader("0"), blob.WriteOptions{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wg sync.WaitGroup
+		wins := make(chan string, 8)
+		for i := range 8 {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				body := string(rune('a' + i))
+				if _, err := s.Put(ctx, "m.json", strings.NewReader(body), blob.WriteOptions{IfMatch: a.ETag}); err == nil {
+					wins <- body
+				} else if !errors.Is(err, blob.ErrPrecondition) {
+					t.Error(err)
+				}
+			}()
+		}
+		wg.Wait()
+		close(wins)
+		var won []string
+		for w := range wins {
+			won = append(won, w)
+		}
+		if len(won) != 1 {
+			t.Fatalf("%d conditional writers won, want exactly 1", len(won))
+		}
+		assertBody(t, s, "m.json", won[0])
+	})
+
+	t.Run("UploadCommitAbort", func(t *testing.T) {
+		s := newStore(t)
+		u, err := s.NewUpload(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		big := bytes.Repeat([]byte("0123456789abcdef"), 1<<16) // 1 MiB in many writes
+		for i := 0; i < len(big); i += 4096 {
+			if _, err := u.Write(big[i : i+4096]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if l, _ := s.List(ctx, ""); len(l) != 0 {
+			t.Fatalf("uncommitted upload is visible: %v", keys(l))
+		}
+		a, err := u.Commit(ctx, "feed/versions/v1.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Size != int64(len(big)) {
+			t.Fatalf("size %d, want %d", a.Size, len(big))
+		}
+		if err := u.Abort(ctx); err != nil {
+			t.Fatalf("abort after commit: %v", err)
+		}
+		assertBody(t, s, "feed/versions/v1.json", string(big))
+
+		// A second upload to the same key with If-None-Match loses and leaves nothing.
+		u2, _ := s.NewUpload(ctx)
+		u2.Write([]byte("other"))
+		if _, err := u2.Commit(ctx, "feed/versions/v1.json", blob.WriteOptions{IfNoneMatch: true}); !errors.Is(err, blob.ErrPrecondition) {
+			t.Fatalf("commit on existing key: %v", err)
+		}
+		assertBody(t, s, "feed/versions/v1.json", string(big))
+
+		u3, _ := s.NewUpload(ctx)
+		u3.Write([]byte("discarded"))
+		if err := u3.Abort(ctx); err != nil {
+			t.Fatal(err)
+		}
+		l, err := s.List(ctx, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := keys(l); len(got) != 1 || got[0] != "feed/versions/v1.json" {
+			t.Fatalf("after abort: %v", got)
+		}
+	})
+
+	t.Run("CopyListDelete", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"f/versions/2.json", "f/versions/1.json", "g/x.json"} {
+			if _, err := s.Put(ctx, k, strings.NewReader(k), blob.WriteOptions{Meta: meta}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		short := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: "public, max-age=60"}}
+		a, err := s.Copy(ctx, "f/versions/2.json", "f/latest.json", short)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.CacheControl != short.CacheControl {
+			t.Fatalf("copy kept old metadata: %+v", a)
+		}
+		assertBody(t, s, "f/latest.json", "f/versions/2.json")
+		l, err := s.List(ctx, "f/versions/")
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := strings.Join(keys(l), ","); got != "f/versions/1.json,f/versions/2.json" {
+			t.Fatalf("list: %s", got)
+		}
+		if err := s.Delete(ctx, "f/versions/1.json"); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Delete(ctx, "f/versions/1.json"); err != nil {
+			t.Fatalf("delete missing: %v", err)
+		}
+		if _, err := s.Head(ctx, "f/versions/1.json"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("deleted key still there: %v", err)
+		}
+	})
+}
+
+func keys(l []blob.Attrs) []string {
+	out := make([]string, len(l))
+	for i, a := range l {
+		out[i] = a.Key
+	}
+	return out
+}
+
+func assertBody(t *testing.T, s blob.Store, key, want string) {
+	t.Helper()
+	b, _, err := blob.ReadAll(context.Background(), s, key)
+	if err != nil {
+		t.Fatalf("read %s: %v", key, err)
+	}
+	if string(b) != want {
+		t.Fatalf("%s = %.40q…, want %.40q…", key, b, want)
+	}
+}

@@ -1,0 +1,74 @@
+package db
+
+import (
+	"context"
+	"database/sql"
+	"fmt"
+	"net/url"
+	"os"
+	"strings"
+
+	"github.com/jmoiron/sqlx"
+	_ "modernc.org/sqlite" // registers driver "sqlite"
+
+	"github.com/sqlfeed/sqlfeed/transform"
+)
+
+func init() {
+	dialects["sqlite"] = &dialect{
+		open: func(d DSN) (string, string, error) {
+			if _, err := os.Stat(d.Path); err != nil {
+				return "", "", fmt.Errorf("sqlite file: %w", err)
+			}
+			q, err := url.ParseQuery(d.URL.RawQuery)
+			if err != nil {
+				return "", "", err
+			}
+			// Read only: queries that try to write fail.
+			q.Set("mode", "ro")
+			q.Add("_pragma", "query_only(1)")
+			q.Add("_pragma", "busy_timeout(5000)")
+			return "sqlite", "file:" + d.Path + "?" + q.Encode(), nil
+		},
+		begin: func(ctx context.Context, x *sqlx.DB) (*sqlx.Tx, error) {
+			// A read transaction sees one snapshot of the file.
+			return x.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+		},
+		column: sqliteColumn,
+	}
+}
+
+// sqliteColumn maps a declared SQLite column type (its affinity rules) to a Kind.
+// Expressions have no declared type and get KindAny (decided per value).
+func sqliteColumn(ct *sql.ColumnType) transform.Column {
+	t := baseType(ct.DatabaseTypeName())
+	c := transform.Column{Name: ct.Name(), DBType: t, Nullable: true}
+	if n, ok := ct.Nullable(); ok {
+		c.Nullable = n
+	}
+	switch {
+	case t == "":
+		c.Kind = transform.KindAny
+	case strings.Contains(t, "INT"):
+		c.Kind = transform.KindInt
+	case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
+		c.Kind = transform.KindString
+	case strings.Contains(t, "BLOB"):
+		c.Kind = transform.KindBase64
+	case strings.Contains(t, "REAL"), strings.Contains(t, "FLOA"), strings.Contains(t, "DOUB"):
+		c.Kind = transform.KindFloat
+	case strings.Contains(t, "BOOL"):
+		c.Kind = transform.KindBool
+	case t == "DATETIME", t == "TIMESTAMP":
+		c.Kind = transform.KindDateTime
+	case t == "DATE":
+		c.Kind = transform.KindDate
+	case t == "TIME":
+		c.Kind = transform.KindTime
+	case t == "JSON":
+		c.Kind = transform.KindJSON
+	default: // NUMERIC, DECIMAL and other numeric affinity
+		c.Kind = transform.KindDecimal
+	}
+	return c
+}

@@ -1,0 +1,30 @@
+// Package testsvc finds the real servers tests talk to (MariaDB, PostgreSQL,
+// MinIO). When one is missing a test skips with one line saying how to provide
+// it, except under CI=true, where a missing server fails the test.
+package testsvc
+
+import (
+	"os"
+	"testing"
+)
+
+// InCI reports whether tests run in CI, where every server must be present.
+func InCI() bool { return os.Getenv("CI") == "true" }
+
+// Missing skips t (or fails it in CI) because the server what is unavailable.
+// how tells a developer how to provide it.
+func Missing(t testing.TB, what string, err error, how string) {
+	t.Helper()
+	if InCI() {
+		t.Fatalf("%s is required in CI and is unavailable: %v", what, err)
+	}
+	t.Skipf("skipping: %s unavailable (%v); %s", what, err, how)
+}
+
+// Env returns the environment variable key, or def when it is unset.
+func Env(key, def string) string {
+	if v, ok := os.LookupEnv(key); ok && v != "" {
+		return v
+	}
+	return def
+}

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Makes sure the servers the tests talk to are up: MariaDB and PostgreSQL
+# (installed from Debian's packages if missing, started if stopped).
+set -euo pipefail
+
+need_apt_update=1
+apt_install() {
+  if [ "$need_apt_update" = 1 ]; then apt-get update -qq; need_apt_update=0; fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "$@" >/dev/null
+}
+
+wait_port() { # host port name
+  for _ in $(seq 1 60); do
+    if (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; then return 0; fi
+    sleep 0.5
+  done
+  echo "test-services: $3 did not come up on $1:$2" >&2
+  return 1
+}
+
+# MariaDB
+if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
+  [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+fi
+wait_port 127.0.0.1 3306 MariaDB
+mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS test' 2>/dev/null || mariadb -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+
+# PostgreSQL
+if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
+  ls /etc/postgresql >/dev/null 2>&1 || apt_install postgresql
+  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+fi
+wait_port 127.0.0.1 5432 PostgreSQL
+psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 || \
+  psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 || true
+
+echo "test-services: MariaDB and PostgreSQL are up"
