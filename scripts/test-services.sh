@@ -25,6 +25,8 @@ if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
 fi
 wait_port 127.0.0.1 3306 MariaDB
 mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS test' 2>/dev/null || mariadb -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+# The type tests move 16 MiB BLOBs.
+mariadb -uroot -h127.0.0.1 -e 'SET GLOBAL max_allowed_packet = 67108864' 2>/dev/null || mariadb -uroot -e 'SET GLOBAL max_allowed_packet = 67108864' || true
 
 # PostgreSQL
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then

@@ -99,6 +99,11 @@ func fresh(t testing.TB, engine, dsn string) *DB {
 		server.Close()
 		t.Fatalf("%s: %s: %v", engine, create, err)
 	}
+	if engine == "mysql" {
+		// Tests send and read 16 MiB BLOBs; best effort (needs SUPER), the
+		// setting applies to connections opened from now on.
+		_, _ = server.ExecContext(ctx, "SET GLOBAL max_allowed_packet = GREATEST(@@global.max_allowed_packet, 67108864)")
+	}
 	fu := *u
 	fu.Path = "/" + name
 	admin, err := openURL(engine, &fu)
