@@ -87,11 +87,13 @@ func mysqlBegin(ctx context.Context, db *DB, conn *sql.Conn, timeout time.Durati
 	if err != nil {
 		return err
 	}
+	// A read-only session (not only transaction) also rejects DDL, which
+	// would otherwise commit the read-only transaction implicitly and run.
 	var set string
 	if flavor == "mariadb" {
-		set = fmt.Sprintf("SET SESSION max_statement_time = %.6f", timeout.Seconds())
+		set = fmt.Sprintf("SET SESSION max_statement_time = %.6f, tx_read_only = 1", timeout.Seconds())
 	} else {
-		set = fmt.Sprintf("SET SESSION max_execution_time = %d", timeout.Milliseconds())
+		set = fmt.Sprintf("SET SESSION max_execution_time = %d, transaction_read_only = 1", timeout.Milliseconds())
 	}
 	if _, err := conn.ExecContext(ctx, set); err != nil {
 		return err
