@@ -10,8 +10,8 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
+	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/transform"
 )
 
