@@ -167,6 +167,9 @@ func (c *Cursor) Err() error {
 		return nil
 	}
 	if err := c.rows.Err(); err != nil {
+		if c.db.transient(err) {
+			return c.db.errorf("read rows (connection lost: killed, or the server went away)", err)
+		}
 		return c.db.errorf("read rows", err)
 	}
 	return nil
