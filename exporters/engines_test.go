@@ -81,6 +81,7 @@ func TestSampleFeedsAcrossEngines(t *testing.T) {
 		t.Run(engine, func(t *testing.T) {
 			tdb := testsvc.Engines[engine](t)
 			tdb.LoadChinook(t)
+			describeSample(t, tdb.DSN)
 			docs := exportSample(t, tdb.DSN)
 			for name, want := range sqlite {
 				if got := docs[name]; !bytes.Equal(got, want) {
@@ -88,6 +89,46 @@ func TestSampleFeedsAcrossEngines(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// describeSample checks what `sqlfeed validate --db` relies on: every sample
+// feed's engine query describes (no rows read) to the columns its SQLite
+// query has, by name.
+func describeSample(t *testing.T, dsn string) {
+	t.Helper()
+	cfg, err := config.Load(filepath.Join(testsvc.RepoRoot(), "sqlfeed.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	lite, err := db.Open(ctx, "sqlite://"+filepath.Join(testsvc.RepoRoot(), "testdata", "chinook.db"), db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer lite.Close()
+	d, err := db.Open(ctx, dsn, db.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer d.Close()
+	for _, f := range cfg.Feeds {
+		want, err := lite.Describe(ctx, f.QueryFor("sqlite"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := d.Describe(ctx, f.QueryFor(d.Engine()))
+		if err != nil {
+			t.Fatalf("%s: describe: %v", f.Name, err)
+		}
+		if len(got) != len(want) {
+			t.Fatalf("%s: %d columns, SQLite %d", f.Name, len(got), len(want))
+		}
+		for i := range got {
+			if got[i].Name != want[i].Name {
+				t.Errorf("%s: column %d is %q, SQLite %q", f.Name, i, got[i].Name, want[i].Name)
+			}
+		}
 	}
 }
 
