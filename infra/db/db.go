@@ -6,7 +6,30 @@
 // keeps it while the container is warm): the pool holds one connection by
 // default, every query checks its connection with a ping first, and a failure
 // before the first row (server restarted, connection killed while idle) is
-// retried on a fresh connection with a bounded backoff.
+// retried on a fresh connection with a bounded backoff. A failure after rows
+// have flowed ends the cursor with an error.
+//
+// Per query:
+//   - MySQL/MariaDB: SET SESSION max_statement_time (MariaDB) or
+//     max_execution_time (MySQL) from the context deadline and a read-only
+//     session (so DDL is rejected too), then START TRANSACTION WITH CONSISTENT
+//     SNAPSHOT, READ ONLY. Rows stream over the text protocol. The session time
+//     zone is UTC, so TIMESTAMP columns are instants.
+//   - PostgreSQL (pgx): BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET
+//     LOCAL statement_timeout from the context deadline. Rows stream from the
+//     extended protocol.
+//   - SQLite: a read transaction on a file opened read-only.
+//
+// Types are decided from the driver's column types (CONTRACT §4). Engine
+// notes: MySQL TINYINT(1) is an integer (`type: bool` publishes true/false);
+// BIT publishes as a boolean, a wider BIT(n) needs `type: int`; MariaDB's JSON
+// is a LONGTEXT alias that the protocol reports as text, so it needs
+// `type: json` (MySQL's JSON is embedded by itself); SET publishes as its
+// text "a,b"; MySQL zero dates and Postgres ±infinity dates publish as null
+// (the latter counted as a warning); MySQL FLOAT and Postgres REAL are
+// float32 and publish their shortest float32 form (1.1); Postgres arrays of
+// built-in types publish as (nested) JSON arrays, arrays of user types as
+// their text; types pgx does not know (enums, domains) publish as text.
 package db
 
 import (

@@ -1,6 +1,7 @@
 package db
 
 import (
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -131,6 +132,14 @@ func pgElem(text string, col *transform.Column) (any, error) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("boolean %q", text)
+	case transform.KindBase64: // bytea's hex text form: \x0102
+		if h, ok := strings.CutPrefix(text, `\x`); ok {
+			b, err := hex.DecodeString(h)
+			if err != nil {
+				return nil, fmt.Errorf("bytea %q: %w", truncate(text, 20), err)
+			}
+			return b, nil
+		}
 	}
 	// Integers, floats, times, JSON and text: their text is what Env expects.
 	return text, nil

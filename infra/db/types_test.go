@@ -99,6 +99,9 @@ var postgresTypes = []typeCase{
 	{"ab", "BOOLEAN[]", [2]string{"'{t,f,NULL}'", "'{}'"}, [2]string{"[true,false,null]", "[]"}, 0},
 	{"af", "DOUBLE PRECISION[]", [2]string{"'{0.1,NaN}'", "'{}'"}, [2]string{"[0.1,null]", "[]"}, 0},
 	{"ats", "TIMESTAMPTZ[]", [2]string{"'{\"2009-01-01 12:00:00+02\"}'", "'{}'"}, [2]string{`["2009-01-01T10:00:00Z"]`, "[]"}, 0},
+	{"aby", "BYTEA[]", [2]string{`ARRAY['\x00ff'::bytea, '', NULL]`, "'{}'"}, [2]string{`["AP8=","",null]`, "[]"}, 0},
+	{"ajs", "JSONB[]", [2]string{`ARRAY['{"a": [1]}'::jsonb, 'null']`, "'{}'"}, [2]string{`[{"a":[1]},null]`, "[]"}, 0},
+	{"ad", "DATE[]", [2]string{"'{2009-01-01,NULL}'", "'{}'"}, [2]string{`["2009-01-01",null]`, "[]"}, 0},
 	{"uu", "UUID", [2]string{"'123e4567-e89b-12d3-a456-426614174000'", "'00000000-0000-0000-0000-000000000000'"}, [2]string{`"123e4567-e89b-12d3-a456-426614174000"`, `"00000000-0000-0000-0000-000000000000"`}, 0},
 	{"en", "mood", [2]string{"'happy'", "'sad'"}, [2]string{`"happy"`, `"sad"`}, 0},
 }
