@@ -1,6 +1,9 @@
 package db_test
 
 import (
+	"context"
+	"time"
+
 	"testing"
 
 	"github.com/sqlfeed/sqlfeed/infra/db"
@@ -49,6 +52,63 @@ func TestConnectionReuse(t *testing.T) {
 			}
 			if n := appSessions(t, tdb); n != 1 {
 				t.Errorf("after reconnecting the server shows %d sqlfeed sessions, want 1", n)
+			}
+		})
+	}
+}
+
+// waitGone waits until the server no longer lists session id.
+func waitGone(t testing.TB, tdb *testsvc.DB, id int64) {
+	t.Helper()
+	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
+	if tdb.Engine == "postgres" {
+		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1"
+	}
+	for range 100 {
+		var n int
+		if err := tdb.Admin.QueryRow(q, id).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n == 0 {
+			return
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	t.Fatalf("session %d still listed", id)
+}
+
+// TestRetryBeforeFirstRow: a query whose pooled connection died is retried
+// on a new connection. On Postgres a connection used again within a second
+// is not pinged by the driver, so without retries the query fails: the retry
+// is what saves it.
+func TestRetryBeforeFirstRow(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			tdb := testsvc.Engines[engine](t)
+			for _, retries := range []int{0, -1} {
+				d := open(t, tdb, db.Options{Retries: retries})
+				sessionID(t, d)
+				id := sessionID(t, d) // reused: pgx pings again only after a second idle
+				used := time.Now()
+				kill(t, tdb, id)
+				waitGone(t, tdb, id)
+				ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+				quick := time.Since(used) < 800*time.Millisecond
+				c, err := d.Query(ctx, "SELECT 1")
+				if err == nil {
+					for c.Next() {
+					}
+					err = c.Err()
+					c.Close()
+				}
+				cancel()
+				switch {
+				case retries == 0 && err != nil:
+					t.Errorf("query after the kill, with retries: %v", err)
+				case retries < 0 && engine == "postgres" && quick && err == nil:
+					t.Errorf("query after the kill succeeded without retries: the retry is not exercised")
+				}
+				t.Logf("retries %d: %v", retries, err)
 			}
 		})
 	}
