@@ -3,8 +3,11 @@ GO ?= go
 
 .PHONY: test run vet bench chinook-db lint
 
+# Two passes: everything under the race detector, then the heavy data-volume
+# tests (TestHeavy*: millions of rows, gigabytes), which -race slows tenfold.
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -run Heavy ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
