@@ -96,7 +96,7 @@ func (e *Env) Append(dst []byte, v any, col *Column, to Kind, scale int) ([]byte
 	case KindFloat:
 		return e.appendFloat(dst, v, col)
 	case KindString:
-		return e.appendString(dst, v, col)
+		return e.appendString(dst, v, col, scale)
 	case KindBool:
 		return e.appendBool(dst, v, col)
 	case KindDate, KindDateTime, KindTime:
@@ -344,7 +344,7 @@ func (e *Env) appendBool(dst []byte, v any, col *Column) ([]byte, error) {
 	return strconv.AppendBool(dst, b), nil
 }
 
-func (e *Env) appendString(dst []byte, v any, col *Column) ([]byte, error) {
+func (e *Env) appendString(dst []byte, v any, col *Column, scale int) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
 		return e.appendQuoted(dst, x, col), nil
@@ -354,7 +354,7 @@ func (e *Env) appendString(dst []byte, v any, col *Column) ([]byte, error) {
 	// A non-text value published as string: its natural JSON, quoted if bare.
 	var err error
 	start := len(dst)
-	dst, err = e.Append(dst, v, col, col.Kind, -1)
+	dst, err = e.Append(dst, v, col, col.Kind, scale)
 	if err != nil || (len(dst) > start && dst[start] == '"') {
 		return dst, err
 	}
