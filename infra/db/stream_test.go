@@ -26,13 +26,11 @@ func heapBytes(s []metrics.Sample) uint64 {
 	return s[0].Value.Uint64()
 }
 
-// TestStream2M exports a generated 2,000,000-row table from each engine,
+// TestHeavyStream2M exports a generated 2,000,000-row table from each engine,
 // encoding every value to JSON as the pipeline does, and checks the row count
 // and that the Go heap stays under heapLimit (rows are never buffered whole).
-func TestStream2M(t *testing.T) {
-	if testing.Short() {
-		t.Skip("streams 2,000,000 rows")
-	}
+func TestHeavyStream2M(t *testing.T) {
+	testsvc.Heavy(t)
 	for _, engine := range engines {
 		t.Run(engine, func(t *testing.T) {
 			tdb := testsvc.Engines[engine](t)
