@@ -204,3 +204,47 @@ func TestBigBlob(t *testing.T) {
 		})
 	}
 }
+
+// TestTimeZones: zone-less columns (DATETIME, TIMESTAMP WITHOUT TIME ZONE,
+// DATE) are wall-clock times read in the feed's time zone; instants (MySQL
+// TIMESTAMP, TIMESTAMPTZ) are published as they are, whatever the zone.
+func TestTimeZones(t *testing.T) {
+	paris, err := time.LoadLocation("Europe/Paris")
+	if err != nil {
+		t.Skipf("no tzdata: %v", err)
+	}
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			tdb := testsvc.Engines[engine](t)
+			if engine == "postgres" {
+				tdb.Exec(t, "CREATE TABLE tz (wall TIMESTAMP(6), instant TIMESTAMPTZ, day DATE)")
+				tdb.Exec(t, "INSERT INTO tz VALUES ('2009-07-01 12:00:00.5', '2009-07-01 12:00:00.5+00', '2009-07-01')")
+			} else {
+				tdb.Exec(t, "CREATE TABLE tz (wall DATETIME(6), instant TIMESTAMP(6) NULL, day DATE)")
+				tdb.Exec(t, "INSERT INTO tz VALUES ('2009-07-01 12:00:00.5', '2009-07-01 12:00:00.5', '2009-07-01')") // Admin's session zone is UTC
+			}
+			d := open(t, tdb, db.Options{})
+			c, err := d.Query(context.Background(), "SELECT wall, instant, day FROM tz")
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			if !c.Next() {
+				t.Fatal(c.Err())
+			}
+			env := transform.NewEnv(paris)
+			var got []string
+			for i, v := range c.Row() {
+				b, err := env.Append(nil, v, &c.Columns()[i], transform.KindAny, -1)
+				if err != nil {
+					t.Fatal(err)
+				}
+				got = append(got, string(b))
+			}
+			want := `"2009-07-01T10:00:00.5Z" "2009-07-01T12:00:00.5Z" "2009-07-01"`
+			if strings.Join(got, " ") != want {
+				t.Errorf("got %s, want %s", strings.Join(got, " "), want)
+			}
+		})
+	}
+}
