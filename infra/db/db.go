@@ -188,7 +188,8 @@ func discard(conn *sql.Conn) {
 // runs the query wrapped in a derived table with LIMIT 0.
 func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, error) {
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
-	c, err := db.Query(ctx, "SELECT * FROM ("+q+") sqlfeed_describe LIMIT 0")
+	// Newlines keep a trailing "-- comment" of the query from swallowing the rest.
+	c, err := db.Query(ctx, "SELECT * FROM (\n"+q+"\n) sqlfeed_describe LIMIT 0")
 	if err != nil {
 		return nil, err
 	}

@@ -25,9 +25,11 @@ func TestSQLite(t *testing.T) {
 			t.Fatalf("got %s", got)
 		}
 	}
-	cols, err := d.Describe(ctx, "SELECT TrackId, Name FROM Track;")
-	if err != nil || len(cols) != 2 || cols[1].Name != "Name" {
-		t.Fatalf("describe: %v %v", cols, err)
+	for _, q := range []string{"SELECT TrackId, Name FROM Track;\n", "SELECT TrackId, Name FROM Track -- every track"} {
+		cols, err := d.Describe(ctx, q)
+		if err != nil || len(cols) != 2 || cols[1].Name != "Name" {
+			t.Fatalf("describe %q: %v %v", q, cols, err)
+		}
 	}
 	for _, w := range []string{"DELETE FROM Track", "CREATE TABLE x (a)"} {
 		c, err := d.Query(ctx, w)
