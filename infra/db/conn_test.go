@@ -2,6 +2,8 @@ package db_test
 
 import (
 	"context"
+	"fmt"
+	"strings"
 	"time"
 
 	"testing"
@@ -109,6 +111,55 @@ func TestRetryBeforeFirstRow(t *testing.T) {
 					t.Errorf("query after the kill succeeded without retries: the retry is not exercised")
 				}
 				t.Logf("retries %d: %v", retries, err)
+			}
+		})
+	}
+}
+
+// TestServerRestart: a run after the server restarted (every connection
+// ended while the pool was idle) succeeds on a new connection; and a run while
+// the server is down fails with a clear error instead of hanging.
+func TestServerRestart(t *testing.T) {
+	for _, engine := range engines {
+		t.Run(engine, func(t *testing.T) {
+			srv := testsvc.PrivateServer(t, engine)
+			d, err := db.Open(context.Background(), srv.DSN, db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d.Close()
+			sessionID(t, d)
+			srv.Restart(t)
+			sessionID(t, d) // fails the test unless the run succeeds
+
+			// Down: a bounded, clear failure naming host:port.
+			srv.Stop(t)
+			start := time.Now()
+			ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+			defer cancel()
+			_, err = d.Query(ctx, "SELECT 1")
+			took := time.Since(start)
+			t.Logf("server down: %v after %v", err, took)
+			if err == nil || !strings.Contains(err.Error(), fmt.Sprintf("127.0.0.1:%d", srv.Port)) || took > 10*time.Second {
+				t.Fatalf("query with the server down: %v after %v", err, took)
+			}
+
+			// Back while the query backs off: the query waits for it.
+			d2, err := db.Open(context.Background(), srv.DSN, db.Options{Retries: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer d2.Close()
+			done := make(chan error, 1)
+			go func() {
+				time.Sleep(300 * time.Millisecond)
+				done <- srv.Start()
+			}()
+			start = time.Now()
+			sessionID(t, d2)
+			t.Logf("query succeeded after %v (the server was started 300ms into it)", time.Since(start))
+			if err := <-done; err != nil {
+				t.Fatal(err)
 			}
 		})
 	}
