@@ -35,6 +35,8 @@ type Env struct {
 	Warnings int
 	// FirstWarning describes the first warning of the run.
 	FirstWarning string
+
+	scratch bytes.Buffer
 }
 
 // NewEnv returns an Env reading zone-less times in loc (UTC when nil).
@@ -524,11 +526,13 @@ func (e *Env) appendJSON(dst []byte, v any, col *Column) ([]byte, error) {
 		e.warn(col, "invalid UTF-8 in JSON replaced by U+FFFD")
 		raw = []byte(string([]rune(string(raw))))
 	}
-	buf := bytes.NewBuffer(dst)
-	if err := json.Compact(buf, raw); err != nil {
+	// goccy's Compact writes the whole buffer again, so compact into a scratch
+	// buffer of the Env and append that.
+	e.scratch.Reset()
+	if err := json.Compact(&e.scratch, raw); err != nil {
 		return dst, fmt.Errorf("column %q: invalid JSON: %w", col.Name, err)
 	}
-	return buf.Bytes(), nil
+	return append(dst, e.scratch.Bytes()...), nil
 }
 
 func appendBase64(dst []byte, v any, col *Column) ([]byte, error) {

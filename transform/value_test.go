@@ -65,10 +65,14 @@ func TestAppend(t *testing.T) {
 			env := NewEnv(tt.loc)
 			col := tt.col
 			col.Name = "c"
-			got, err := env.Append(nil, tt.v, &col, tt.to, tt.scale)
+			got, err := env.Append([]byte(`{"k":`), tt.v, &col, tt.to, tt.scale)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !strings.HasPrefix(string(got), `{"k":`) {
+				t.Fatalf("the bytes before the value were changed: %s", got)
+			}
+			got = got[len(`{"k":`):]
 			if string(got) != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
