@@ -1,6 +1,8 @@
 package transform
 
 import (
+	"bytes"
+	"encoding/json"
 	"math"
 	"strings"
 	"testing"
@@ -65,10 +67,14 @@ func TestAppend(t *testing.T) {
 			env := NewEnv(tt.loc)
 			col := tt.col
 			col.Name = "c"
-			got, err := env.Append(nil, tt.v, &col, tt.to, tt.scale)
+			got, err := env.Append([]byte(`{"k":`), tt.v, &col, tt.to, tt.scale)
 			if err != nil {
 				t.Fatal(err)
 			}
+			if !strings.HasPrefix(string(got), `{"k":`) {
+				t.Fatalf("the bytes before the value were changed: %s", got)
+			}
+			got = got[len(`{"k":`):]
 			if string(got) != tt.want {
 				t.Errorf("got %s, want %s", got, tt.want)
 			}
@@ -118,6 +124,32 @@ func FuzzAppendString(f *testing.F) {
 		}
 		if env.Warnings == 0 && back != s {
 			t.Fatalf("round trip %q -> %s -> %q", s, got, back)
+		}
+	})
+}
+
+func FuzzAppendRFC3339(f *testing.F) {
+	f.Add(int64(0), int64(0))
+	f.Add(int64(253402300799), int64(999999000))
+	f.Add(int64(1234567890), int64(120000))
+	f.Fuzz(func(t *testing.T, sec, nsec int64) {
+		tm := time.Unix(sec%253402300800, nsec%1e9).UTC()
+		if got, want := string(appendRFC3339(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
+			t.Fatalf("appendRFC3339 = %s, want %s", got, want)
+		}
+	})
+}
+
+func FuzzAppendCompact(f *testing.F) {
+	f.Add(`{"a": [1, 2, {"b": "x y\" z"}], "c" : null}`)
+	f.Add("[\n\t1 ,\r\n 2 ]")
+	f.Fuzz(func(t *testing.T, s string) {
+		var want bytes.Buffer
+		if err := json.Compact(&want, []byte(s)); err != nil {
+			return // only valid JSON reaches appendCompact
+		}
+		if got := appendCompact(nil, []byte(s)); string(got) != want.String() {
+			t.Fatalf("appendCompact(%q) = %s, want %s", s, got, want.String())
 		}
 	})
 }
