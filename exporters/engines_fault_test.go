@@ -48,7 +48,7 @@ func sqlfeedSessions(t testing.TB, tdb *testsvc.DB) int {
 	t.Helper()
 	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
 	if tdb.Engine == "postgres" {
-		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
+		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
 	}
 	var n int
 	if err := tdb.Admin.QueryRow(q).Scan(&n); err != nil {
