@@ -22,39 +22,11 @@ import (
 // runningSession returns the server session running a query containing mark.
 func runningSession(t testing.TB, tdb *testsvc.DB, mark string) (int64, bool) {
 	t.Helper()
-	q := "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE ? AND ID <> CONNECTION_ID()"
-	if tdb.Engine == "postgres" {
-		q = "SELECT pid FROM pg_stat_activity WHERE query LIKE $1 AND state <> 'idle' AND pid <> pg_backend_pid()"
-	}
-	var id int64
-	if err := tdb.Admin.QueryRow(q, "%"+mark+"%").Scan(&id); err != nil {
+	ids := tdb.SessionsRunning(t, mark)
+	if len(ids) != 1 {
 		return 0, false
 	}
-	return id, true
-}
-
-func killSession(t testing.TB, tdb *testsvc.DB, id int64) {
-	t.Helper()
-	if tdb.Engine == "postgres" {
-		tdb.Exec(t, "SELECT pg_terminate_backend($1)", id)
-	} else {
-		tdb.Exec(t, "KILL ?", id)
-	}
-}
-
-// sqlfeedSessions counts the server sessions on tdb's database other than the
-// Admin one (tests keep Admin to one connection).
-func sqlfeedSessions(t testing.TB, tdb *testsvc.DB) int {
-	t.Helper()
-	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
-	if tdb.Engine == "postgres" {
-		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-	}
-	var n int
-	if err := tdb.Admin.QueryRow(q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return ids[0], true
 }
 
 // TestEngineFaultsPipeline: on each engine, ten runs of a feed in one process
@@ -112,7 +84,7 @@ feeds:
 				if want := map[bool]string{true: exporters.StatusSuccess, false: exporters.StatusUnchanged}[i == 0]; res[0].Status != want || res[0].Rows != 3 {
 					t.Fatalf("run %d: %+v", i+1, res[0])
 				}
-				if n := sqlfeedSessions(t, tdb); n != 1 {
+				if n := len(tdb.Sessions(t)); n != 1 {
 					t.Fatalf("after run %d the server shows %d sqlfeed sessions, want 1", i+1, n)
 				}
 			}
@@ -136,7 +108,7 @@ feeds:
 						t.Errorf("no server session runs the feed's query")
 						return
 					}
-					killSession(t, tdb, id)
+					tdb.Kill(t, id)
 				})
 			}
 			res, err = r.Run(ctx, exporters.Request{Feeds: []string{"numbers"}, ScheduledTime: t0.Add(time.Hour)})

@@ -17,15 +17,7 @@ import (
 // to one connection).
 func appSessions(t testing.TB, tdb *testsvc.DB) int {
 	t.Helper()
-	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE DB = DATABASE() AND ID <> CONNECTION_ID()"
-	if tdb.Engine == "postgres" {
-		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() AND backend_type = 'client backend'"
-	}
-	var n int
-	if err := tdb.Admin.QueryRow(q).Scan(&n); err != nil {
-		t.Fatal(err)
-	}
-	return n
+	return len(tdb.Sessions(t))
 }
 
 // TestConnectionReuse: ten consecutive runs on one DB use one server session;
@@ -62,16 +54,12 @@ func TestConnectionReuse(t *testing.T) {
 // waitGone waits until the server no longer lists session id.
 func waitGone(t testing.TB, tdb *testsvc.DB, id int64) {
 	t.Helper()
-	q := "SELECT COUNT(*) FROM information_schema.PROCESSLIST WHERE ID = ?"
-	if tdb.Engine == "postgres" {
-		q = "SELECT COUNT(*) FROM pg_stat_activity WHERE pid = $1"
-	}
 	for range 100 {
-		var n int
-		if err := tdb.Admin.QueryRow(q, id).Scan(&n); err != nil {
-			t.Fatal(err)
+		gone := true
+		for _, s := range tdb.Sessions(t) {
+			gone = gone && s.ID != id
 		}
-		if n == 0 {
+		if gone {
 			return
 		}
 		time.Sleep(20 * time.Millisecond)
