@@ -134,7 +134,7 @@ func (p *Private) initMariaDB() error {
 	p.start = func() error {
 		cmd = exec.Command(server, "--no-defaults", "--user="+u.Username, "--datadir="+data,
 			"--port="+strconv.Itoa(p.Port), "--bind-address=127.0.0.1", "--socket="+filepath.Join(p.dir, "sock"),
-			"--pid-file="+pidFile, "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--skip-name-resolve",
+			"--pid-file="+pidFile, "--tmpdir="+p.dir, "--skip-log-bin", "--innodb-buffer-pool-size=16M", "--skip-name-resolve",
 			"--log-error="+filepath.Join(p.dir, "error.log"))
 		if err := cmd.Start(); err != nil {
 			return err
