@@ -169,6 +169,34 @@ func (m *MinIO) Stop() {
 	m.cmd = nil
 }
 
+// PendingMultipartUploads counts the multipart uploads the server holds, from
+// its data directory: MinIO's ListMultipartUploads only answers for one exact
+// key, so it cannot tell whether some upload anywhere was left behind.
+func (m *MinIO) PendingMultipartUploads() int {
+	m.t.Helper()
+	root := filepath.Join(m.dir, "data", ".minio.sys", "multipart")
+	objs, err := os.ReadDir(root)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0
+	}
+	if err != nil {
+		m.t.Fatalf("minio: %v", err)
+	}
+	n := 0
+	for _, o := range objs {
+		ups, err := os.ReadDir(filepath.Join(root, o.Name()))
+		if err != nil {
+			m.t.Fatalf("minio: %v", err)
+		}
+		for _, u := range ups {
+			if u.IsDir() {
+				n++
+			}
+		}
+	}
+	return n
+}
+
 func (m *MinIO) waitReady(d time.Duration) error {
 	deadline := time.Now().Add(d)
 	for {

@@ -35,23 +35,26 @@ func TestConformance(t *testing.T) {
 		return s
 	})
 	for _, s := range stores {
-		assertNoUploads(t, s)
+		assertNoUploads(t, m, s)
 	}
 }
 
-// assertNoUploads checks that no multipart upload and no staged object is left.
-func assertNoUploads(t *testing.T, s *s3blob.Store) {
+// assertNoUploads checks that no multipart upload and no staged object is
+// left: none in MinIO's data directory, none for the given staging keys in
+// ListMultipartUploads (MinIO answers it for one exact key only), and nothing
+// under the store's staging prefix.
+func assertNoUploads(t *testing.T, m *testsvc.MinIO, s *s3blob.Store, stagingKeys ...string) {
 	t.Helper()
+	if n := m.PendingMultipartUploads(); n != 0 {
+		t.Errorf("%d multipart uploads left on the server", n)
+	}
+	for _, k := range stagingKeys {
+		if n := multipartUploads(t, s, k); n != 0 {
+			t.Errorf("ListMultipartUploads(%s): %d uploads", k, n)
+		}
+	}
 	ctx := context.Background()
-	b := s.Bucket()
-	ups, err := s.Client().ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{Bucket: &b})
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, u := range ups.Uploads {
-		t.Errorf("multipart upload left: %s %s", *u.Key, *u.UploadId)
-	}
-	p := s.StagingPrefix()
+	b, p := s.Bucket(), s.StagingPrefix()
 	objs, err := s.Client().ListObjectsV2(ctx, &s3.ListObjectsV2Input{Bucket: &b, Prefix: &p})
 	if err != nil {
 		t.Fatal(err)
@@ -59,4 +62,26 @@ func assertNoUploads(t *testing.T, s *s3blob.Store) {
 	for _, o := range objs.Contents {
 		t.Errorf("staged object left: %s", *o.Key)
 	}
+}
+
+// multipartUploads is the number of multipart uploads ListMultipartUploads
+// reports for key.
+func multipartUploads(t *testing.T, s *s3blob.Store, key string) int {
+	t.Helper()
+	b := s.Bucket()
+	out, err := s.Client().ListMultipartUploads(context.Background(), &s3.ListMultipartUploadsInput{Bucket: &b, Prefix: &key})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return len(out.Uploads)
+}
+
+// stagingKey returns the staging key of an s3blob upload.
+func stagingKey(t *testing.T, u blob.Upload) string {
+	t.Helper()
+	sk, ok := u.(interface{ StagingKey() string })
+	if !ok {
+		t.Fatalf("%T has no StagingKey", u)
+	}
+	return sk.StagingKey()
 }

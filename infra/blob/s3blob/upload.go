@@ -74,6 +74,10 @@ type upload struct {
 	done     bool    // committed or aborted: no more writes
 }
 
+// StagingKey returns the full key the upload is staged under (its multipart
+// upload, then the staged object), for operators and tests.
+func (u *upload) StagingKey() string { return u.staging }
+
 // Write implements io.Writer. It returns an error once a part failed; the
 // multipart upload is then already aborted.
 func (u *upload) Write(p []byte) (int, error) {
