@@ -90,10 +90,19 @@ func (u *upload) Write(p []byte) (int, error) {
 			select {
 			case u.buf = <-u.free:
 			default:
-				u.buf = make([]byte, 0, min(u.s.partSize, 64<<10)) // grows by append up to a part
+				if u.next == 0 { // maybe a small document: start small
+					u.buf = make([]byte, 0, min(u.s.partSize, 64<<10))
+				} else {
+					u.buf = make([]byte, 0, u.s.partSize)
+				}
 			}
 		}
 		k := min(int(u.s.partSize)-len(u.buf), len(p))
+		if len(u.buf)+k > cap(u.buf) { // double, not append's 1.25×: less garbage
+			nb := make([]byte, len(u.buf), min(max(2*cap(u.buf), len(u.buf)+k), int(u.s.partSize)))
+			copy(nb, u.buf)
+			u.buf = nb
+		}
 		u.buf = append(u.buf, p[:k]...)
 		p, n = p[k:], n+k
 		u.size += int64(k)

@@ -1,0 +1,5 @@
+//go:build !race
+
+package s3blob_test
+
+const raceEnabled = false
