@@ -94,8 +94,10 @@ func StartMinIO(t testing.TB) *MinIO {
 	t.Setenv("AWS_REGION", "us-east-1")
 	t.Setenv("AWS_ACCESS_KEY_ID", m.AccessKey)
 	t.Setenv("AWS_SECRET_ACCESS_KEY", m.SecretKey)
-	t.Setenv("AWS_SESSION_TOKEN", "")
-	t.Setenv("AWS_PROFILE", "")
+	for _, k := range []string{"AWS_SESSION_TOKEN", "AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_ENDPOINT_URL"} {
+		t.Setenv(k, "") // restored after the test…
+		os.Unsetenv(k)  // …but unset during it (an empty AWS_PROFILE is an error to the CLI)
+	}
 	t.Setenv("AWS_CONFIG_FILE", filepath.Join(m.dir, "no-aws-config"))
 	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(m.dir, "no-aws-credentials"))
 
