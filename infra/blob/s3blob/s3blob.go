@@ -131,7 +131,7 @@ func (s *Store) StagingPrefix() string { return s.staging }
 
 func (s *Store) key(key string) (string, error) {
 	clean := path.Clean("/" + key)[1:]
-	if key == "" || clean != key {
+	if key == "" || clean != key || (s.prefix == "" && strings.HasPrefix(key, StagingRoot)) {
 		return "", fmt.Errorf("s3: invalid key %q", key)
 	}
 	return s.prefix + key, nil
