@@ -4,6 +4,20 @@
 // publisher relies on (If-None-Match: * for immutable versions, If-Match for the
 // manifest) with S3's own preconditions, so they hold across processes and
 // machines.
+//
+// URL: s3://bucket/prefix[?part_size=BYTES&concurrency=N]. Endpoint, region and
+// credentials come from the standard chain (NewClient).
+//
+// For operators (template.yaml): streamed uploads larger than one part are
+// staged under StagingPrefix(prefix) (".sqlfeed-staging/<prefix>/"), outside
+// the public prefix, and copied to their final key at Commit. The publisher's
+// role therefore needs s3:PutObject, s3:GetObject, s3:DeleteObject and
+// s3:AbortMultipartUpload on both bucket/<prefix>/* and
+// bucket/.sqlfeed-staging/<prefix>/*, plus s3:ListBucket on the prefix (and
+// s3:ListBucketMultipartUploads for AbortStale). A lifecycle rule on
+// ".sqlfeed-staging/" should expire objects and abort incomplete multipart
+// uploads after a day, for processes killed mid-upload. The public policy is
+// PublicReadPolicy.
 package s3blob
 
 import (
