@@ -29,6 +29,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -97,6 +98,9 @@ type Store struct {
 	staging     string // StagingPrefix(prefix)
 	partSize    int64
 	concurrency int
+
+	mu      sync.Mutex
+	pending map[*upload]struct{} // uploads whose abort or staging delete failed
 }
 
 // Open returns a store for bucket and key prefix, with a client from NewClient
@@ -261,8 +265,50 @@ func (s *Store) List(ctx context.Context, prefix string) ([]blob.Attrs, error) {
 	return out, nil // S3 lists in UTF-8 byte order, which is Go's string order
 }
 
-// Close implements blob.Store; the client holds only idle connections.
-func (s *Store) Close() error { return nil }
+// Close implements blob.Store. It retries the cleanup of uploads whose abort
+// failed earlier (the server was unreachable), so a run that ends after the
+// server is back leaves no multipart upload behind.
+func (s *Store) Close() error {
+	ctx, cancel := context.WithTimeout(context.Background(), cleanupTimeout)
+	defer cancel()
+	return s.RetryAborts(ctx)
+}
+
+// RetryAborts retries aborting the multipart uploads and deleting the staged
+// objects that earlier failed to be cleaned up. NewUpload and Close call it too.
+func (s *Store) RetryAborts(ctx context.Context) error {
+	s.mu.Lock()
+	ups := make([]*upload, 0, len(s.pending))
+	for u := range s.pending {
+		ups = append(ups, u)
+	}
+	s.mu.Unlock()
+	var errs []error
+	for _, u := range ups {
+		errs = append(errs, u.cleanup(ctx))
+	}
+	return errors.Join(errs...)
+}
+
+func (s *Store) hasPending() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return len(s.pending) > 0
+}
+
+// setPending records whether u still has something to clean up.
+func (s *Store) setPending(u *upload, pending bool) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !pending {
+		delete(s.pending, u)
+		return
+	}
+	if s.pending == nil {
+		s.pending = map[*upload]struct{}{}
+	}
+	s.pending[u] = struct{}{}
+}
 
 // AbortStale aborts the multipart uploads and deletes the staged objects of
 // this store older than age: what a process killed mid-upload left behind

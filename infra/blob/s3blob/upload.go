@@ -38,8 +38,14 @@ import (
 // (CopyObject, or UploadPartCopy beyond 5 GiB), and deletes the staging object.
 // Readers of the final key see the object whole or not at all.
 
-// NewUpload implements blob.Store. ctx bounds the part uploads.
+// NewUpload implements blob.Store. ctx bounds the part uploads. It first
+// retries (briefly) cleanups that failed before.
 func (s *Store) NewUpload(ctx context.Context) (blob.Upload, error) {
+	if s.hasPending() {
+		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		s.RetryAborts(rctx) // best effort; Close tries again
+		cancel()
+	}
 	var b [12]byte
 	if _, err := rand.Read(b[:]); err != nil {
 		return nil, fmt.Errorf("s3: upload id: %w", err)
@@ -65,6 +71,8 @@ type upload struct {
 	wg    sync.WaitGroup
 	size  int64
 	next  int32
+	// cleanedUp: the upload failed and was cleaned up (or tried to be) once.
+	cleanedUp bool
 
 	mu       sync.Mutex
 	err      error // first error of a part upload
@@ -127,7 +135,10 @@ func (u *upload) failed() error {
 		err = context.Cause(u.ctx)
 	}
 	if err != nil {
-		u.cleanup(u.ctx)
+		if !u.cleanedUp { // once; Abort and Store.RetryAborts try again
+			u.cleanedUp = true
+			u.cleanupDetached(u.ctx)
+		}
 		return err
 	}
 	return nil
@@ -192,7 +203,7 @@ func (u *upload) fail(err error) {
 func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) (a blob.Attrs, err error) {
 	dst, err := u.s.key(key)
 	if err != nil {
-		u.cleanup(ctx)
+		u.cleanupDetached(ctx)
 		return blob.Attrs{}, err
 	}
 	if err := u.failed(); err != nil {
@@ -200,7 +211,7 @@ func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) 
 	}
 	defer func() {
 		if err != nil {
-			u.cleanup(ctx)
+			u.cleanupDetached(ctx)
 		}
 		u.mu.Lock()
 		u.done = true
@@ -241,7 +252,7 @@ func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) 
 	if err != nil {
 		return blob.Attrs{}, err
 	}
-	u.cleanup(ctx) // delete the staging object; a leftover is swept by AbortStale / lifecycle
+	u.cleanupDetached(ctx) // delete the staging object; a leftover is swept by AbortStale / lifecycle
 	a.Key = key
 	return a, nil
 }
@@ -269,16 +280,22 @@ func (u *upload) Abort(ctx context.Context) error {
 	u.done = true
 	u.mu.Unlock()
 	u.cancel(errors.New("s3: upload aborted"))
-	return u.cleanup(ctx)
+	return u.cleanupDetached(ctx)
+}
+
+// cleanupDetached is cleanup with a context that outlives ctx's cancellation
+// (a cancelled run must still abort its upload), bounded by cleanupTimeout.
+func (u *upload) cleanupDetached(ctx context.Context) error {
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
+	defer cancel()
+	return u.cleanup(cctx)
 }
 
 // cleanup waits for the parts in flight, then aborts the multipart upload and
-// deletes the staging object, with a context that outlives ctx's cancellation.
-func (u *upload) cleanup(ctx context.Context) error {
+// deletes the staging object. What fails stays pending for Store.RetryAborts.
+func (u *upload) cleanup(cctx context.Context) error {
 	u.wg.Wait()
 	u.buf = nil
-	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
-	defer cancel()
 	u.mu.Lock()
 	defer u.mu.Unlock()
 	var errs []error
@@ -300,5 +317,6 @@ func (u *upload) cleanup(ctx context.Context) error {
 			errs = append(errs, err)
 		}
 	}
+	u.s.setPending(u, u.uploadID != nil || u.staged)
 	return errors.Join(errs...)
 }
