@@ -364,15 +364,6 @@ func readJSON(t *testing.T, s blob.Store, key string, v any) {
 	}
 }
 
-func listKeys(t *testing.T, s blob.Store, prefix string) []string {
-	t.Helper()
-	l, err := s.List(t.Context(), prefix)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return keysOf(l)
-}
-
 func keysOf(l []blob.Attrs) []string {
 	out := make([]string, len(l))
 	for i, a := range l {

@@ -38,11 +38,12 @@ feeds:
 	return cfg
 }
 
-// TestS3FaultsMidUpload: cancelling a run halfway through a ≥ 200 MB upload,
+// TestHeavyS3FaultsMidUpload: cancelling a run halfway through a ≥ 200 MB upload,
 // or stopping the server then, leaves the previous version served, no new
 // object under versions/, and no multipart upload (aborted at once, or when
 // the server is back).
-func TestS3FaultsMidUpload(t *testing.T) {
+func TestHeavyS3FaultsMidUpload(t *testing.T) {
+	testsvc.Heavy(t)
 	const rows = 1_600_000 // ≈ 224 MB
 	for _, fault := range []string{"cancel", "server-stops"} {
 		t.Run(fault, func(t *testing.T) {

@@ -102,12 +102,10 @@ func listAll(t *testing.T, s blob.Store) []string {
 	return keys
 }
 
-// TestRunToS3Memory: publishing a generated feed of more than 1 GiB to S3
+// TestHeavyRunToS3Memory: publishing a generated feed of more than 1 GiB to S3
 // keeps the sqlfeed process's peak RSS under 128 MiB (/usr/bin/time -v).
-func TestRunToS3Memory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping the 1 GiB feed in -short mode")
-	}
+func TestHeavyRunToS3Memory(t *testing.T) {
+	testsvc.Heavy(t)
 	timeBin := "/usr/bin/time"
 	if _, err := os.Stat(timeBin); err != nil {
 		testsvc.Missing(t, "GNU time", err, "apt-get install time")

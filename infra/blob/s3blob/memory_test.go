@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"regexp"
 	"strconv"
 	"strings"
@@ -22,23 +21,14 @@ const (
 	memoryLimit      = 128 << 20     // peak RSS allowed for the whole process
 )
 
-// TestStreamingMemory streams a > 1 GiB object into MinIO from a child process
+// TestHeavyS3StreamingMemory streams a > 1 GiB object into MinIO from a child process
 // (this test binary, re-run as TestStreamingMemoryChild) under /usr/bin/time -v
 // and checks the child's peak RSS stays under 128 MiB: memory is bounded by
-// part size × concurrency, not by the object. Under -race the child is built
-// without the race detector, whose shadow memory would be measured instead.
-func TestStreamingMemory(t *testing.T) {
-	if testing.Short() {
-		t.Skip("skipping the 1 GiB upload in -short mode")
-	}
+// part size × concurrency, not by the object.
+func TestHeavyS3StreamingMemory(t *testing.T) {
+	testsvc.Heavy(t)
 	m := testsvc.StartMinIO(t)
-	bin := os.Args[0]
-	if raceEnabled { // measure what ships: the same test binary without -race
-		bin = filepath.Join(t.TempDir(), "s3blob.test")
-		if out, err := exec.Command("go", "test", "-c", "-o", bin, ".").CombinedOutput(); err != nil {
-			t.Fatalf("build the child without -race: %v\n%s", err, out)
-		}
-	}
+	bin := os.Args[0] // not under -race (Heavy), whose shadow memory would be measured
 	args := []string{"-test.run=^TestStreamingMemoryChild$", "-test.v"}
 	var cmd *exec.Cmd
 	if _, err := os.Stat("/usr/bin/time"); err == nil {
@@ -90,12 +80,12 @@ func peakRSS(t *testing.T, out []byte) int64 {
 	return 0
 }
 
-// TestStreamingMemoryChild is the child of TestStreamingMemory; it does
+// TestStreamingMemoryChild is the child of TestHeavyS3StreamingMemory; it does
 // nothing unless SQLFEED_MEMORY_CHILD names the store URL.
 func TestStreamingMemoryChild(t *testing.T) {
 	url := os.Getenv("SQLFEED_MEMORY_CHILD")
 	if url == "" {
-		t.Skip("run by TestStreamingMemory")
+		t.Skip("run by TestHeavyS3StreamingMemory")
 	}
 	ctx := context.Background()
 	s, err := blob.Open(ctx, url)

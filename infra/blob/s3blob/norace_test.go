@@ -1,5 +1,0 @@
-//go:build !race
-
-package s3blob_test
-
-const raceEnabled = false
