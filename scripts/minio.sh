@@ -16,6 +16,6 @@ if [ ! -x "$bin" ]; then
   echo "minio.sh: building github.com/minio/minio@$MINIO_VERSION into $cache/bin (takes a few minutes)" >&2
   mkdir -p "$cache/bin"
   # Outside the repo so this module's go.mod is neither read nor changed.
-  (cd "$cache" && GOBIN="$cache/bin" GOFLAGS=-mod=mod GO111MODULE=on go install "github.com/minio/minio@$MINIO_VERSION") >&2
+  (cd "$cache" && GOBIN="$cache/bin" GOFLAGS= GO111MODULE=on go install "github.com/minio/minio@$MINIO_VERSION") >&2
 fi
 echo "$bin"

@@ -47,3 +47,6 @@ echo "test-services: MinIO at $minio_bin"
 # found first on PATH may be v1.
 [ -x /usr/bin/aws ] || apt_install awscli
 echo "test-services: $(/usr/bin/aws --version 2>&1 | head -1)"
+# curl (anonymous GETs) and GNU time (peak RSS of the 1 GiB publish).
+command -v curl >/dev/null || apt_install curl
+[ -x /usr/bin/time ] || apt_install time
