@@ -147,8 +147,10 @@ func (u *upload) failed() error {
 // flush starts the upload of the full buffer as the next part.
 func (u *upload) flush() error {
 	if u.uploadID == nil {
+		// CRC32 end to end, as the SDK sends it on each part anyway: declared on
+		// the upload and listed per part at completion, so S3 checks the whole.
 		out, err := u.s.c.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &u.s.bucket, Key: &u.staging,
+			Bucket: &u.s.bucket, Key: &u.staging, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		if err != nil {
 			err = wrap("create multipart upload", u.staging, err)
@@ -172,6 +174,7 @@ func (u *upload) flush() error {
 		out, err := u.s.c.UploadPart(u.ctx, &s3.UploadPartInput{
 			Bucket: &u.s.bucket, Key: &u.staging, UploadId: id, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
+			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		})
 		u.free <- body[:0]
 		if err != nil {
