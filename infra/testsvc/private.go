@@ -93,15 +93,6 @@ func (p *Private) Restart(t testing.TB) {
 
 func (p *Private) addr() string { return net.JoinHostPort("127.0.0.1", strconv.Itoa(p.Port)) }
 
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
-}
-
 func run(name string, args ...string) error {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
