@@ -187,7 +187,15 @@ func mysqlNormalize(col *transform.Column, v any) (transform.Value, error) {
 				n = n<<8 | uint64(b)
 			}
 			return n, nil
-		case transform.KindDate, transform.KindDateTime, transform.KindTime:
+		case transform.KindDate, transform.KindDateTime:
+			if t, zero, ok := parseMySQLTime(x); ok {
+				if zero {
+					return nil, nil // 0000-00-00: no date
+				}
+				return t, nil
+			}
+			return string(x), nil // out of range: Env reports it
+		case transform.KindTime:
 			return string(x), nil
 		}
 	}
