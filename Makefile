@@ -18,6 +18,12 @@ vet:
 	elif [ "$$CI" = true ]; then echo "staticcheck missing: run scripts/tools.sh"; exit 1; \
 	else echo "staticcheck not installed (scripts/tools.sh installs it): skipped"; fi
 
+# Throughput and memory against the raw read limit (docs/benchmarks.md);
+# needs the test servers and MinIO. BENCH_ROWS: row counts, comma-separated.
+BENCH_ROWS ?= 1000000
+bench:
+	$(GO) run ./bench -rows $(BENCH_ROWS)
+
 run:
 	$(GO) run ./cmd/sqlfeed run
 

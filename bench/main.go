@@ -1,0 +1,226 @@
+// Command bench measures sqlfeed against the raw read limit of MariaDB/MySQL
+// and PostgreSQL and writes docs/benchmarks.md with a plot (make bench).
+//
+// For every row count (BENCH_ROWS, comma-separated; default 1000000) and
+// engine it loads the deterministic table bench_items once (LOAD DATA /
+// COPY), then runs, three times each and interleaved:
+//
+//	(a) raw read   the feed's query through the same driver, every column
+//	               scanned as sql.RawBytes and discarded (a child process);
+//	(b) folder     the built sqlfeed binary: sqlfeed run --to file://DIR;
+//	(c) MinIO      sqlfeed run --to s3://bench/… against a MinIO it starts;
+//	(d) MinIO gzip (c) with compress: gzip.
+//
+// Every run is a child process: wall time from the parent, CPU time and peak
+// RSS from the kernel's accounting of the child (getrusage). The report gives
+// the medians.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+const (
+	// childEnv set to 1 makes this program a raw read child (see rawReadArg).
+	childEnv   = "SQLFEED_BENCH_CHILD"
+	rawReadArg = "rawread"
+)
+
+// config is what one benchmark run measures and where it writes.
+type config struct {
+	Sizes           []int64
+	Runs            int
+	MySQL, Postgres string // DSNs; empty: engine skipped
+	MinIO           string // MinIO server binary
+	Out             string // docs directory: benchmarks.md, benchmarks.png
+	Command         string // the command line quoted in the report
+	Logf            func(string, ...any)
+}
+
+func main() {
+	if os.Getenv(childEnv) == "1" {
+		os.Exit(rawReadMain(os.Args[1:]))
+	}
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	defer stop()
+	c := config{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
+	rows := flag.String("rows", envOr("BENCH_ROWS", "1000000"), "row counts, comma-separated (BENCH_ROWS)")
+	flag.IntVar(&c.Runs, "runs", 3, "runs per measurement (the median is reported)")
+	flag.StringVar(&c.MySQL, "mysql", envOr("BENCH_MYSQL", "mysql://root@127.0.0.1:3306/test"), "MariaDB/MySQL DSN (empty: skip)")
+	flag.StringVar(&c.Postgres, "postgres", envOr("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN (empty: skip)")
+	flag.StringVar(&c.MinIO, "minio", "", "MinIO binary (default $SQLFEED_MINIO or ~/.cache/sqlfeed/bin/minio)")
+	flag.StringVar(&c.Out, "out", "docs", "directory of benchmarks.md and benchmarks.png")
+	flag.Parse()
+	var err error
+	if c.Sizes, err = parseSizes(*rows); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	c.Command = "make bench BENCH_ROWS=" + *rows
+	if err := run(ctx, c); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(1)
+	}
+}
+
+func envOr(k, def string) string {
+	if v := os.Getenv(k); v != "" {
+		return v
+	}
+	return def
+}
+
+func parseSizes(s string) ([]int64, error) {
+	var out []int64
+	for _, f := range strings.Split(s, ",") {
+		n, err := strconv.ParseInt(strings.ReplaceAll(strings.TrimSpace(f), "_", ""), 10, 64)
+		if err != nil || n <= 0 {
+			return nil, fmt.Errorf("BENCH_ROWS: %q is not a positive row count", f)
+		}
+		out = append(out, n)
+	}
+	return out, nil
+}
+
+// rawReadMain is the raw read child: args DSN QUERY; prints "rows bytes".
+func rawReadMain(args []string) int {
+	if len(args) != 3 || args[0] != rawReadArg {
+		fmt.Fprintln(os.Stderr, "usage: rawread DSN QUERY")
+		return 2
+	}
+	rows, n, err := rawRead(context.Background(), args[1], args[2])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "rawread:", err)
+		return 1
+	}
+	fmt.Println(rows, n)
+	return 0
+}
+
+// result is the median of one measurement.
+type result struct {
+	Engine string
+	Mode   string
+	Size   int64
+	sample
+}
+
+func run(ctx context.Context, c config) error {
+	work, err := os.MkdirTemp("", "sqlfeed-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	r := &runner{work: work, sqlfeed: filepath.Join(work, "sqlfeed")}
+	c.Logf("building sqlfeed")
+	build := exec.CommandContext(ctx, "go", "build", "-o", r.sqlfeed, "./cmd/sqlfeed")
+	build.Dir = moduleRoot()
+	if out, err := build.CombinedOutput(); err != nil {
+		return fmt.Errorf("go build ./cmd/sqlfeed: %w\n%s", err, out)
+	}
+	if r.self, err = os.Executable(); err != nil {
+		return err
+	}
+	bin := c.MinIO
+	if bin == "" {
+		if bin, err = minioBinary(); err != nil {
+			return fmt.Errorf("MinIO binary: %w (scripts/minio.sh builds it)", err)
+		}
+	}
+	if r.minio, err = startMinIO(ctx, bin, work); err != nil {
+		return err
+	}
+	defer r.minio.stop()
+
+	engines := []struct{ name, dsn string }{{"MariaDB", c.MySQL}, {"PostgreSQL", c.Postgres}}
+	maxN := int64(0)
+	for _, n := range c.Sizes {
+		maxN = max(maxN, n)
+	}
+	facts := machineFacts(ctx, bin)
+	var results []result
+	for _, e := range engines {
+		if e.dsn == "" {
+			continue
+		}
+		facts = append(facts, [2]string{e.name, serverVersion(ctx, e.dsn)})
+		if err := ensureTable(ctx, e.dsn, maxN, c.Logf); err != nil {
+			return fmt.Errorf("%s: %w", e.name, err)
+		}
+		for _, n := range c.Sizes {
+			samples := map[string][]sample{}
+			for i := range c.Runs {
+				for _, m := range modes {
+					s, err := r.measure(ctx, m, e.dsn, n, i)
+					if err != nil {
+						return fmt.Errorf("%s %s %d rows: %w", e.name, m, n, err)
+					}
+					if s.Rows != n {
+						return fmt.Errorf("%s %s: %d rows, want %d", e.name, m, s.Rows, n)
+					}
+					c.Logf("%s %-22s %9d rows  run %d: %6.2fs wall %6.2fs CPU %6.1f MiB  %8.0f rows/s",
+						e.name, m, n, i+1, s.Wall.Seconds(), s.CPU.Seconds(), float64(s.MaxRSS)/(1<<20), float64(n)/s.Wall.Seconds())
+					samples[m] = append(samples[m], s)
+				}
+			}
+			for _, m := range modes {
+				results = append(results, result{Engine: e.name, Mode: m, Size: n, sample: median(samples[m])})
+			}
+		}
+	}
+	if len(results) == 0 {
+		return errors.New("no engine to measure (both DSNs empty)")
+	}
+	if err := os.MkdirAll(c.Out, 0o755); err != nil {
+		return err
+	}
+	if err := plotResults(filepath.Join(c.Out, "benchmarks.png"), results); err != nil {
+		return fmt.Errorf("plot: %w", err)
+	}
+	md := report(c, facts, results, time.Now().UTC())
+	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
+		return err
+	}
+	c.Logf("wrote %s and %s", filepath.Join(c.Out, "benchmarks.md"), filepath.Join(c.Out, "benchmarks.png"))
+	return nil
+}
+
+// moduleRoot is the directory of go.mod (go run and go test run in the
+// module, possibly in a subdirectory).
+func moduleRoot() string {
+	out, err := exec.Command("go", "env", "GOMOD").Output()
+	if err != nil {
+		return "."
+	}
+	return filepath.Dir(strings.TrimSpace(string(out)))
+}
+
+// minioBinary is $SQLFEED_MINIO or the one scripts/minio.sh caches.
+func minioBinary() (string, error) {
+	p := os.Getenv("SQLFEED_MINIO")
+	if p == "" {
+		cache := os.Getenv("SQLFEED_CACHE")
+		if cache == "" {
+			home, err := os.UserHomeDir()
+			if err != nil {
+				return "", err
+			}
+			cache = filepath.Join(home, ".cache", "sqlfeed")
+		}
+		p = filepath.Join(cache, "bin", "minio")
+	}
+	if _, err := os.Stat(p); err != nil {
+		return "", err
+	}
+	return p, nil
+}
