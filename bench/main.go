@@ -42,6 +42,7 @@ type config struct {
 	Runs            int
 	MySQL, Postgres string // DSNs; empty: engine skipped
 	MinIO           string // MinIO server binary
+	MinIOData       string // parent of MinIO's data directory; empty: the temporary directory
 	Out             string // docs directory: benchmarks.md, benchmarks.png
 	Command         string // the command line quoted in the report
 	Logf            func(string, ...any)
@@ -59,6 +60,7 @@ func main() {
 	flag.StringVar(&c.MySQL, "mysql", envOr("BENCH_MYSQL", "mysql://root@127.0.0.1:3306/test"), "MariaDB/MySQL DSN (empty: skip)")
 	flag.StringVar(&c.Postgres, "postgres", envOr("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN (empty: skip)")
 	flag.StringVar(&c.MinIO, "minio", "", "MinIO binary (default $SQLFEED_MINIO or ~/.cache/sqlfeed/bin/minio)")
+	flag.StringVar(&c.MinIOData, "minio-data", envOr("BENCH_MINIO_DATA", defaultMinIOData()), "parent directory of MinIO's data (BENCH_MINIO_DATA)")
 	flag.StringVar(&c.Out, "out", "docs", "directory of benchmarks.md and benchmarks.png")
 	flag.Parse()
 	var err error
@@ -137,7 +139,14 @@ func run(ctx context.Context, c config) error {
 			return fmt.Errorf("MinIO binary: %w (scripts/minio.sh builds it)", err)
 		}
 	}
-	if r.minio, err = startMinIO(ctx, bin, work); err != nil {
+	data := filepath.Join(work, "minio-data")
+	if c.MinIOData != "" {
+		if data, err = os.MkdirTemp(c.MinIOData, "sqlfeed-bench-minio-"); err != nil {
+			return err
+		}
+		defer os.RemoveAll(data)
+	}
+	if r.minio, err = startMinIO(ctx, bin, work, data); err != nil {
 		return err
 	}
 	defer r.minio.stop()
@@ -193,6 +202,16 @@ func run(ctx context.Context, c config) error {
 	}
 	c.Logf("wrote %s and %s", filepath.Join(c.Out, "benchmarks.md"), filepath.Join(c.Out, "benchmarks.png"))
 	return nil
+}
+
+// defaultMinIOData is /dev/shm when there is one: MinIO writes every object
+// with O_DIRECT and syncs it, so on a disk the figures would measure the disk
+// rather than sqlfeed.
+func defaultMinIOData() string {
+	if fi, err := os.Stat("/dev/shm"); err == nil && fi.IsDir() {
+		return "/dev/shm"
+	}
+	return ""
 }
 
 // moduleRoot is the directory of go.mod (go run and go test run in the

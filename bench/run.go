@@ -206,9 +206,9 @@ func (m *minio) env() []string {
 		"AWS_CONFIG_FILE=/dev/null", "AWS_SHARED_CREDENTIALS_FILE=/dev/null", "AWS_PROFILE="}
 }
 
-// startMinIO starts bin on a free loopback port with its data under dir and
-// creates the bucket.
-func startMinIO(ctx context.Context, bin, dir string) (*minio, error) {
+// startMinIO starts bin on a free loopback port with its log in dir and its
+// data in dataDir, and creates the bucket.
+func startMinIO(ctx context.Context, bin, dir, dataDir string) (*minio, error) {
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		return nil, err
@@ -221,7 +221,7 @@ func startMinIO(ctx context.Context, bin, dir string) (*minio, error) {
 		return nil, err
 	}
 	defer log.Close()
-	m.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", "127.0.0.1:0", filepath.Join(dir, "minio-data"))
+	m.cmd = exec.Command(bin, "server", "--quiet", "--address", addr, "--console-address", "127.0.0.1:0", dataDir)
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPass,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
 	m.cmd.Stdout, m.cmd.Stderr = log, log

@@ -171,10 +171,11 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res 
 			err = fmt.Errorf("discard upload: %w", aerr)
 		}
 	}()
-	enc, err := encode.New(up, f.Format, f.Compress)
+	enc, err := encode.NewPipelined(up, f.Format, f.Compress)
 	if err != nil {
 		return res, err
 	}
+	defer enc.Abort() // after Close: nothing; on failure: before the upload's Abort
 	if err := r.stream(ctx, f.Name, cur, mapper, enc); err != nil {
 		res.Rows = enc.Rows()
 		return res, err
@@ -195,26 +196,45 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res 
 	return res, err
 }
 
-// stream moves every row through the mapper into the encoder.
+// stream moves every row through the mapper into the encoder. Reading runs on
+// a goroutine of its own (see readBatches), and the encoder hashes, compresses
+// and uploads on another (encode.NewPipelined): database, mapping and upload
+// overlap, joined by bounded queues.
 func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer) error {
+	batches, free := make(chan *rowBatch, 2), make(chan *rowBatch, 4)
+	for range cap(free) {
+		free <- newRowBatch(len(cur.Columns()))
+	}
+	done := make(chan struct{})
+	readErr := make(chan error, 1)
+	go func() { readErr <- readBatches(ctx, cur, batches, free, done) }()
+	stopReader := func() error {
+		close(done)
+		for range batches { // let the reader see done
+		}
+		return <-readErr
+	}
 	var n int
 	last := time.Now()
-	for cur.Next() {
-		if err := m.Map(cur.Row(), enc); err != nil {
-			return fmt.Errorf("row %d: %w", n+1, err)
+	for b := range batches {
+		for i := range b.n {
+			if err := m.Map(b.row(i), enc); err != nil {
+				stopReader()
+				return fmt.Errorf("row %d: %w", n+1, err)
+			}
+			n++
 		}
-		n++
-		if n&4095 == 0 {
-			if err := ctx.Err(); err != nil {
-				return err
-			}
-			if r.Progress != nil && time.Since(last) > 100*time.Millisecond {
-				last = time.Now()
-				r.Progress(feed, enc.Rows(), enc.Bytes())
-			}
+		free <- b
+		if err := ctx.Err(); err != nil {
+			stopReader()
+			return err
+		}
+		if r.Progress != nil && time.Since(last) > 100*time.Millisecond {
+			last = time.Now()
+			r.Progress(feed, enc.Rows(), enc.Bytes())
 		}
 	}
-	if err := cur.Err(); err != nil {
+	if err := stopReader(); err != nil {
 		return fmt.Errorf("after %d rows: %w", n, err)
 	}
 	if err := ctx.Err(); err != nil {
@@ -230,6 +250,58 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 		r.Progress(feed, enc.Rows(), enc.Bytes())
 	}
 	return nil
+}
+
+// batchRows is the number of rows read ahead per batch.
+const batchRows = 256
+
+// rowBatch holds rows read ahead of the mapper: values copied from the
+// cursor's rows (db.Cursor's values never alias its buffers: see Cursor.Row).
+type rowBatch struct {
+	cols int
+	n    int
+	vals []transform.Value
+}
+
+func newRowBatch(cols int) *rowBatch {
+	return &rowBatch{cols: cols, vals: make([]transform.Value, cols*batchRows)}
+}
+
+func (b *rowBatch) row(i int) []transform.Value {
+	return b.vals[i*b.cols : (i+1)*b.cols : (i+1)*b.cols]
+}
+
+// readBatches fills recycled batches from cur and sends them, until the rows
+// end, ctx is cancelled or done is closed. It closes batches and returns the
+// cursor's error.
+func readBatches(ctx context.Context, cur *db.Cursor, batches chan<- *rowBatch, free <-chan *rowBatch, done <-chan struct{}) error {
+	defer close(batches)
+	for {
+		var b *rowBatch
+		select {
+		case b = <-free:
+		case <-done:
+			return nil
+		}
+		b.n = 0
+		for b.n < batchRows && cur.Next() {
+			copy(b.vals[b.n*b.cols:], cur.Row())
+			b.n++
+		}
+		if b.n > 0 {
+			select {
+			case batches <- b:
+			case <-done:
+				return nil
+			}
+		}
+		if b.n < batchRows {
+			return cur.Err()
+		}
+		if err := ctx.Err(); err != nil {
+			return nil // the consumer reports it
+		}
+	}
 }
 
 // IsBadRequest reports whether err is a request error (unknown feed).

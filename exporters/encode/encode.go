@@ -1,7 +1,11 @@
 // Package encode writes a stream of JSON documents as one feed file: a JSON
 // array or NDJSON, optionally gzip-compressed, counting rows and bytes and
 // hashing the uncompressed document (sha256) as it goes. Nothing is buffered
-// beyond a fixed-size write buffer.
+// beyond fixed-size write buffers.
+//
+// NewPipelined moves hashing, compression and the writes to the destination
+// onto a goroutine of their own, fed through a bounded queue of recycled
+// buffers, so that encoding the next documents overlaps with them.
 package encode
 
 import (
@@ -36,6 +40,7 @@ type Writer struct {
 	buf    *bufio.Writer
 	hw     *hashWriter
 	gz     *gzip.Writer
+	async  *asyncWriter // nil: synchronous
 	rows   int64
 	closed bool
 }
@@ -53,8 +58,28 @@ func (h *hashWriter) Write(p []byte) (int, error) {
 	return h.w.Write(p)
 }
 
-// New returns a Writer of format (json|ndjson) compressed with compress (gzip|none).
+// bufSize is the write buffer, and the size of the chunks a pipelined
+// Writer queues.
+const bufSize = 64 << 10
+
+// queued is how many chunks a pipelined Writer holds at most (memory:
+// queued × bufSize).
+const queued = 8
+
+// New returns a Writer of format (json|ndjson) compressed with compress
+// (gzip|none). Everything runs in the caller's goroutine.
 func New(w io.Writer, format, compress string) (*Writer, error) {
+	return newWriter(w, format, compress, false)
+}
+
+// NewPipelined is New with hashing, compression and the writes to w on a
+// goroutine of their own. Close (or Abort) must be called to end it; w must not
+// be used before then.
+func NewPipelined(w io.Writer, format, compress string) (*Writer, error) {
+	return newWriter(w, format, compress, true)
+}
+
+func newWriter(w io.Writer, format, compress string, pipelined bool) (*Writer, error) {
 	if format != JSON && format != NDJSON {
 		return nil, fmt.Errorf("unknown format %q", format)
 	}
@@ -68,7 +93,12 @@ func New(w io.Writer, format, compress string) (*Writer, error) {
 		return nil, fmt.Errorf("unknown compression %q", compress)
 	}
 	e.hw = &hashWriter{h: sha256.New(), w: w}
-	e.buf = bufio.NewWriterSize(e.hw, 64<<10)
+	var front io.Writer = e.hw
+	if pipelined {
+		e.async = newAsyncWriter(e.hw)
+		front = e.async
+	}
+	e.buf = bufio.NewWriterSize(front, bufSize)
 	if format == JSON {
 		e.buf.WriteByte('[')
 	}
@@ -104,7 +134,13 @@ func (e *Writer) Close() error {
 		}
 		e.buf.WriteString("]\n")
 	}
-	if err := e.buf.Flush(); err != nil {
+	err := e.buf.Flush()
+	if e.async != nil {
+		if aerr := e.async.close(); err == nil {
+			err = aerr
+		}
+	}
+	if err != nil {
 		return err
 	}
 	if e.gz != nil {
@@ -113,11 +149,29 @@ func (e *Writer) Close() error {
 	return nil
 }
 
+// Abort ends a Writer that will not be completed (the upload is being
+// discarded): a pipelined Writer's goroutine stops without writing what is
+// still queued. Close after Abort does nothing.
+func (e *Writer) Abort() {
+	if e.closed {
+		return
+	}
+	e.closed = true
+	if e.async != nil {
+		e.async.abort()
+	}
+}
+
 // Rows returns the number of documents written.
 func (e *Writer) Rows() int64 { return e.rows }
 
 // Bytes returns the uncompressed bytes written so far (after Close: the document size).
-func (e *Writer) Bytes() int64 { return e.hw.n + int64(e.buf.Buffered()) }
+func (e *Writer) Bytes() int64 {
+	if e.async != nil {
+		return e.async.n + int64(e.buf.Buffered())
+	}
+	return e.hw.n + int64(e.buf.Buffered())
+}
 
 // SHA256 returns the hex sha256 of the uncompressed document; call after Close.
 func (e *Writer) SHA256() string { return hex.EncodeToString(e.hw.h.Sum(nil)) }

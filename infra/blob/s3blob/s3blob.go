@@ -33,7 +33,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
+	"github.com/aws/smithy-go/middleware"
 
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 )
@@ -65,11 +67,14 @@ func init() {
 
 const (
 	// DefaultPartSize is the multipart part size: memory per in-flight part.
-	DefaultPartSize = 8 << 20
+	// S3's minimum: with DefaultConcurrency, an upload holds at most 20 MiB,
+	// which keeps the whole process under 64 MiB (docs/benchmarks.md) and
+	// still allows 10,000 × 5 MiB ≈ 48 GiB per document.
+	DefaultPartSize = MinPartSize
 	// MinPartSize is S3's minimum size of every part but the last.
 	MinPartSize = 5 << 20
 	// DefaultConcurrency is the number of parts uploaded at once.
-	DefaultConcurrency = 4
+	DefaultConcurrency = 3
 	// maxCopySize is the largest object CopyObject copies in one request;
 	// larger ones are copied with UploadPartCopy.
 	maxCopySize = 5 << 30
@@ -98,6 +103,8 @@ type Store struct {
 	staging     string // StagingPrefix(prefix)
 	partSize    int64
 	concurrency int
+	// partOpts are per-call options of UploadPart (see unsignedOverHTTP).
+	partOpts []func(*s3.Options)
 
 	mu      sync.Mutex
 	pending map[*upload]struct{} // uploads whose abort or staging delete failed
@@ -129,10 +136,34 @@ func Open(ctx context.Context, bucket, prefix string, o Options) (*Store, error)
 	if p != "" {
 		p += "/"
 	}
-	return &Store{
+	st := &Store{
 		c: c, bucket: bucket, prefix: p, staging: StagingPrefix(p),
 		partSize: o.PartSize, concurrency: o.Concurrency,
-	}, nil
+	}
+	if ep := c.Options().BaseEndpoint; ep != nil && strings.HasPrefix(strings.ToLower(*ep), "http://") {
+		st.partOpts = append(st.partOpts, unsignedOverHTTP)
+	}
+	return st, nil
+}
+
+// unsignedOverHTTP sends multipart parts with UNSIGNED-PAYLOAD on a plain-HTTP
+// endpoint (MinIO in tests and benchmarks, S3-compatible servers on a private
+// network). There the SDK would otherwise sign each part's SHA-256, one more
+// pass over every byte in sqlfeed and another in the server (a fifth of a
+// MinIO export's CPU, docs/benchmarks.md). Each part still carries its CRC32
+// checksum, which the server verifies, and the request itself stays signed.
+// Over HTTPS the SDK already streams parts unsigned with a trailing checksum.
+//
+// The payload hash is set before the checksum middleware runs, which would
+// otherwise compute the SHA-256 along with the CRC32 (the SDK's own
+// SwapComputePayloadSHA256ForUnsignedPayloadMiddleware acts too late for that).
+func unsignedOverHTTP(o *s3.Options) {
+	o.APIOptions = append(o.APIOptions, func(st *middleware.Stack) error {
+		return st.Initialize.Add(middleware.InitializeMiddlewareFunc("sqlfeedUnsignedPayload",
+			func(ctx context.Context, in middleware.InitializeInput, next middleware.InitializeHandler) (middleware.InitializeOutput, middleware.Metadata, error) {
+				return next.HandleInitialize(v4.SetPayloadHash(ctx, "UNSIGNED-PAYLOAD"), in)
+			}), middleware.Before)
+	})
 }
 
 // Client returns the S3 client of the store.

@@ -175,7 +175,7 @@ func (u *upload) flush() error {
 			Bucket: &u.s.bucket, Key: &u.staging, UploadId: id, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
-		})
+		}, u.s.partOpts...)
 		u.free <- body[:0]
 		if err != nil {
 			u.fail(wrap(fmt.Sprintf("upload part %d of", num), u.staging, err))
