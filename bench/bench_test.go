@@ -36,7 +36,7 @@ func TestSmoke(t *testing.T) {
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	c := config{Sizes: []int64{300, 700}, Runs: 1, MySQL: my.DSN, Postgres: pg.DSN, MinIO: bin, Out: out,
+	c := config{Sizes: []int64{300, 700}, Runs: 1, MySQL: my.DSN, Postgres: pg.DSN, MinIO: bin, Out: out, NoMicro: true,
 		Command: "make bench BENCH_ROWS=300,700", Logf: t.Logf}
 	if err := run(ctx, c); err != nil {
 		t.Fatal(err)

@@ -45,6 +45,7 @@ type config struct {
 	MinIOData       string // parent of MinIO's data directory; empty: the temporary directory
 	Out             string // docs directory: benchmarks.md, benchmarks.png
 	Command         string // the command line quoted in the report
+	NoMicro         bool   // skip the Go micro-benchmarks (smoke test)
 	Logf            func(string, ...any)
 }
 
@@ -62,7 +63,9 @@ func main() {
 	flag.StringVar(&c.MinIO, "minio", "", "MinIO binary (default $SQLFEED_MINIO or ~/.cache/sqlfeed/bin/minio)")
 	flag.StringVar(&c.MinIOData, "minio-data", envOr("BENCH_MINIO_DATA", defaultMinIOData()), "parent directory of MinIO's data (BENCH_MINIO_DATA)")
 	flag.StringVar(&c.Out, "out", "docs", "directory of benchmarks.md and benchmarks.png")
+	micro := flag.Bool("micro", true, "also run the Go micro-benchmarks of exporters/encode")
 	flag.Parse()
+	c.NoMicro = !*micro
 	var err error
 	if c.Sizes, err = parseSizes(*rows); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -190,13 +193,24 @@ func run(ctx context.Context, c config) error {
 	if len(results) == 0 {
 		return errors.New("no engine to measure (both DSNs empty)")
 	}
+	var micro string
+	if !c.NoMicro {
+		c.Logf("micro-benchmarks: %s", strings.Join(microCmd, " "))
+		mc := exec.CommandContext(ctx, microCmd[0], microCmd[1:]...)
+		mc.Dir = moduleRoot()
+		out, err := mc.CombinedOutput()
+		if err != nil {
+			return fmt.Errorf("%s: %w\n%s", strings.Join(microCmd, " "), err, out)
+		}
+		micro = string(out)
+	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return err
 	}
 	if err := plotResults(filepath.Join(c.Out, "benchmarks.png"), results); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	md := report(c, facts, results, time.Now().UTC())
+	md := report(c, facts, results, micro, time.Now().UTC())
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -213,6 +227,10 @@ func defaultMinIOData() string {
 	}
 	return ""
 }
+
+// microCmd runs the encoder and mapper micro-benchmarks (their figures go
+// into the report).
+var microCmd = []string{"go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "6", "./exporters/encode/"}
 
 // moduleRoot is the directory of go.mod (go run and go test run in the
 // module, possibly in a subdirectory).

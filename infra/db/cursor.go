@@ -20,6 +20,7 @@ type Cursor struct {
 	raw    []any
 	ptrs   []any
 	row    []transform.Value
+	arena  []byte // the current block of keep
 	err    error
 	// first is the result of the rows.Next call made by Query (the first row
 	// is fetched there, so failures before it can be retried); pending means
@@ -103,7 +104,7 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	c.raw = make([]any, len(cts))
 	c.ptrs = make([]any, len(cts))
 	for i := range c.raw {
-		c.ptrs[i] = &c.raw[i]
+		c.ptrs[i] = &colScanner{c: c, i: i}
 	}
 	c.row = make([]transform.Value, len(cts))
 	c.first, c.pending = c.rows.Next(), true
@@ -114,6 +115,46 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 		}
 	}
 	return c, nil
+}
+
+// colScanner is the scan destination of one column. database/sql hands a
+// Scanner the driver's value as is, so a []byte value (which aliases the
+// driver's buffer) is copied once into the cursor's arena instead of into an
+// allocation of its own, as scanning into *any would.
+type colScanner struct {
+	c *Cursor
+	i int
+}
+
+// Scan implements sql.Scanner.
+func (s *colScanner) Scan(src any) error {
+	if b, ok := src.([]byte); ok {
+		src = s.c.keep(b)
+	}
+	s.c.raw[s.i] = src
+	return nil
+}
+
+// arenaChunk is the size of the blocks that hold the row values' bytes.
+const arenaChunk = 64 << 10
+
+// keep returns a copy of b that stays valid after the next row: rows' bytes
+// are packed into shared blocks, which are never reused (a block is garbage
+// once no value in it is referenced), so copies of rows may outlive Next.
+func (c *Cursor) keep(b []byte) []byte {
+	n := len(b)
+	if n == 0 {
+		return []byte{} // empty, not NULL
+	}
+	if n > arenaChunk/8 {
+		return append([]byte(nil), b...)
+	}
+	if cap(c.arena)-len(c.arena) < n {
+		c.arena = make([]byte, 0, arenaChunk)
+	}
+	start := len(c.arena)
+	c.arena = append(c.arena, b...)
+	return c.arena[start : start+n : start+n]
 }
 
 // Columns returns the result columns.
@@ -155,7 +196,10 @@ func (c *Cursor) Next() bool {
 	return true
 }
 
-// Row returns the current row; it is valid until the next call to Next.
+// Row returns the current row. The slice is reused by the next call to Next,
+// but the values in it never alias the driver's buffers ([]byte values are the
+// row's own copies), so a copy of the slice stays valid: the exporter reads
+// rows ahead into batches this way.
 func (c *Cursor) Row() []transform.Value { return c.row }
 
 // Err returns the error that ended the iteration, if any.
