@@ -376,6 +376,13 @@ func (e *Env) appendQuoted(dst []byte, s string, col *Column) []byte {
 	dst = append(dst, '"')
 	start := 0
 	for i := 0; i < len(s); {
+		// Eight bytes at a time while they need no escaping (plain ASCII).
+		for i+8 <= len(s) && plainASCII8(s, i) {
+			i += 8
+		}
+		if i >= len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			if c >= 0x20 && c != '"' && c != '\\' {
@@ -414,6 +421,21 @@ func (e *Env) appendQuoted(dst []byte, s string, col *Column) []byte {
 	}
 	dst = append(dst, s[start:]...)
 	return append(dst, '"')
+}
+
+// plainASCII8 reports whether s[i:i+8] is ASCII with nothing to escape: no
+// control character, quote or backslash (the bit tricks of "determine if a
+// word has a byte less than n / equal to n", applied to all eight at once).
+func plainASCII8(s string, i int) bool {
+	const ones, highs = 0x0101010101010101, 0x8080808080808080
+	w := uint64(s[i]) | uint64(s[i+1])<<8 | uint64(s[i+2])<<16 | uint64(s[i+3])<<24 |
+		uint64(s[i+4])<<32 | uint64(s[i+5])<<40 | uint64(s[i+6])<<48 | uint64(s[i+7])<<56
+	less := (w - 0x20*ones) & ^w // a byte < 0x20
+	q := w ^ '"'*ones
+	bs := w ^ '\\'*ones
+	quote := (q - ones) & ^q  // a byte == '"'
+	back := (bs - ones) & ^bs // a byte == '\\'
+	return (w|less|quote|back)&highs == 0
 }
 
 // AppendString appends s as a JSON string (for keys and mapper-made text).
