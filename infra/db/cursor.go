@@ -21,7 +21,9 @@ type Cursor struct {
 	ptrs   []any
 	row    []transform.Value
 	arena  []byte // the current block of keep
-	err    error
+	// scanErr is the first conversion error of colScanner in this row.
+	scanErr error
+	err     error
 	// first is the result of the rows.Next call made by Query (the first row
 	// is fetched there, so failures before it can be retried); pending means
 	// Next has not consumed it yet.
@@ -126,12 +128,22 @@ type colScanner struct {
 	i int
 }
 
-// Scan implements sql.Scanner.
+// Scan implements sql.Scanner. A conversion error is kept for Next, which
+// reports it with the column's name.
 func (s *colScanner) Scan(src any) error {
+	c := s.c
 	if b, ok := src.([]byte); ok {
-		src = s.c.keep(b)
+		if conv := c.db.d.scanBytes; conv != nil {
+			v, err := conv(&c.cols[s.i], b, c.keep)
+			if err != nil && c.scanErr == nil {
+				c.scanErr = fmt.Errorf("column %q: %w", c.cols[s.i].Name, err)
+			}
+			c.raw[s.i] = v
+			return nil
+		}
+		src = c.keep(b)
 	}
-	s.c.raw[s.i] = src
+	c.raw[s.i] = src
 	return nil
 }
 
@@ -178,6 +190,10 @@ func (c *Cursor) Next() bool {
 	if err := c.rows.Scan(c.ptrs...); err != nil {
 		c.err = c.db.errorf("scan", err)
 		c.done = true
+		return false
+	}
+	if c.scanErr != nil {
+		c.err, c.done = c.scanErr, true
 		return false
 	}
 	norm := c.db.d.normalize

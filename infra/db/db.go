@@ -60,6 +60,10 @@ type dialect struct {
 	// normalize turns a non-nil scanned driver value into a transform.Value
 	// (may be nil: values are already normalised).
 	normalize func(col *transform.Column, v any) (transform.Value, error)
+	// scanBytes, when set, converts a []byte value as it is scanned (b
+	// aliases the driver's buffer: keep copies what must outlive the row).
+	// Its results must be left as they are by normalize.
+	scanBytes func(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error)
 	// transient reports whether err is a connection failure worth a retry on a
 	// new connection (may be nil).
 	transient func(err error) bool

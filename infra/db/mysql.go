@@ -25,6 +25,7 @@ func init() {
 		end:       "ROLLBACK",
 		column:    mysqlColumn,
 		normalize: mysqlNormalize,
+		scanBytes: mysqlBytes,
 		transient: mysqlTransient,
 	}
 }
@@ -169,37 +170,45 @@ func mysqlColumn(ct *sql.ColumnType) transform.Column {
 
 // mysqlNormalize turns the text-protocol values into transform values. The
 // driver already returns int64/uint64 for integers, float32 for FLOAT and
-// float64 for DOUBLE; everything else is the server's text.
-func mysqlNormalize(col *transform.Column, v any) (transform.Value, error) {
+// float64 for DOUBLE; everything else is the server's text, converted by
+// mysqlBytes as it is scanned.
+func mysqlNormalize(_ *transform.Column, v any) (transform.Value, error) {
 	switch x := v.(type) {
 	case float32:
 		return float32To64(x), nil
-	case []byte:
-		switch col.Kind {
-		case transform.KindDecimal:
-			return transform.Decimal(x), nil
-		case transform.KindBool: // BIT(n): big-endian bits
-			if len(x) > 8 {
-				return nil, fmt.Errorf("BIT value of %d bytes", len(x))
-			}
-			var n uint64
-			for _, b := range x {
-				n = n<<8 | uint64(b)
-			}
-			return n, nil
-		case transform.KindDate, transform.KindDateTime:
-			if t, zero, ok := parseMySQLTime(x); ok {
-				if zero {
-					return nil, nil // 0000-00-00: no date
-				}
-				return t, nil
-			}
-			return string(x), nil // out of range: Env reports it
-		case transform.KindTime:
-			return string(x), nil
-		}
 	}
-	return v, nil
+	return v, nil // []byte values were converted as they were scanned
+}
+
+// mysqlBytes converts a text value by its column's kind: decimals keep their
+// digits, BIT(n) is big-endian bits, dates are parsed (zero dates are NULL),
+// TIME is a string; other text stays bytes (copied by keep, as b is the
+// driver's buffer).
+func mysqlBytes(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error) {
+	switch col.Kind {
+	case transform.KindDecimal:
+		return transform.Decimal(keep(b)), nil
+	case transform.KindBool: // BIT(n): big-endian bits
+		if len(b) > 8 {
+			return nil, fmt.Errorf("BIT value of %d bytes", len(b))
+		}
+		var n uint64
+		for _, c := range b {
+			n = n<<8 | uint64(c)
+		}
+		return n, nil
+	case transform.KindDate, transform.KindDateTime:
+		if t, zero, ok := parseMySQLTime(b); ok {
+			if zero {
+				return nil, nil // 0000-00-00: no date
+			}
+			return t, nil
+		}
+		return string(b), nil // out of range: Env reports it
+	case transform.KindTime:
+		return string(b), nil
+	}
+	return keep(b), nil
 }
 
 // float32To64 returns the float64 whose shortest decimal form is the float32's
