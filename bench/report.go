@@ -105,10 +105,14 @@ func report(c config, facts [][2]string, rs []result, micro string, at time.Time
 	w("  (JSON array), to `file://DIR`, to `s3://bench/run-N` on a local MinIO, and the same with `compress: gzip`.\n")
 	w("  MB/s counts the JSON document (uncompressed). Each run publishes to an empty destination.\n")
 	w("- Every run is a child process: wall seconds measured by the parent, CPU seconds (user + system) and peak RSS\n")
-	w("  (`ru_maxrss`) from the kernel's accounting of the child, read by GNU time (`/usr/bin/time`) when installed. Ratio = rows/s ÷ the raw read's rows/s.\n\n")
+	w("  (`ru_maxrss`) from the kernel's accounting of the child, read by GNU time (`/usr/bin/time`) when installed. Ratio = rows/s ÷ the raw read's rows/s.\n")
+	w("- MinIO CPU s: the MinIO server's CPU time during the run (`/proc/PID/stat`); machine CPU s: the busy time of all\n")
+	w("  CPUs during the run (`/proc/stat`): databases, MinIO, sqlfeed and whatever else ran. With %d CPUs, wall seconds\n", runtime.NumCPU())
+	w("  cannot be below machine CPU s ÷ %d.\n", runtime.NumCPU())
+	w("- MinIO keeps its data in %s.\n\n", minioDataNote(c.MinIOData))
 	w("## Results\n\n")
-	w("| engine | rows | run | rows/s | MB/s | wall s | CPU s | peak RSS MiB | ÷ raw |\n")
-	w("|---|--:|---|--:|--:|--:|--:|--:|--:|\n")
+	w("| engine | rows | run | rows/s | MB/s | wall s | CPU s | peak RSS MiB | ÷ raw | MinIO CPU s | machine CPU s |\n")
+	w("|---|--:|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
 	raw := map[string]float64{}
 	for _, r := range rs {
 		if r.Mode == modeRaw {
@@ -122,8 +126,9 @@ func report(c config, facts [][2]string, rs []result, micro string, at time.Time
 		if r.Mode != modeRaw {
 			rs = fmt.Sprintf("%.2f", ratio)
 		}
-		w("| %s | %d | %s | %.0f | %.1f | %.2f | %.2f | %.1f | %s |\n", r.Engine, r.Size, r.Mode, rate(r.sample),
-			float64(r.Bytes)/1e6/r.Wall.Seconds(), r.Wall.Seconds(), r.CPU.Seconds(), mib(r.MaxRSS), rs)
+		w("| %s | %d | %s | %.0f | %.1f | %.2f | %.2f | %.1f | %s | %.2f | %.2f |\n", r.Engine, r.Size, r.Mode, rate(r.sample),
+			float64(r.Bytes)/1e6/r.Wall.Seconds(), r.Wall.Seconds(), r.CPU.Seconds(), mib(r.MaxRSS), rs,
+			r.MinIOCPU.Seconds(), r.Machine.Seconds())
 		if r.Mode == modeMinIO {
 			checks = append(checks, fmt.Sprintf("| %s, %d rows: MinIO ÷ raw ≥ %.2f | %.2f | %s |", r.Engine, r.Size, targetRatio, ratio, mark(ratio >= targetRatio)))
 		}
@@ -152,6 +157,16 @@ func report(c config, facts [][2]string, rs []result, micro string, at time.Time
 	w("`BENCH_MYSQL`, `BENCH_POSTGRES`) and the MinIO binary (`scripts/minio.sh`). It loads `bench_items` once (kept\n")
 	w("for later runs while it has enough rows) and rewrites this page and `benchmarks.png`.\n")
 	return b.String()
+}
+
+func minioDataNote(dir string) string {
+	if dir == "/dev/shm" {
+		return "`/dev/shm` (tmpfs): it writes every object with O_DIRECT and syncs it, which on this VM's disk would\n  measure the disk rather than sqlfeed"
+	}
+	if dir == "" {
+		return "a temporary directory on disk"
+	}
+	return "`" + dir + "`"
 }
 
 func mark(ok bool) string {

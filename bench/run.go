@@ -41,6 +41,9 @@ type sample struct {
 	Wall   time.Duration
 	CPU    time.Duration // user + system
 	MaxRSS int64         // bytes
+	// MinIOCPU and Machine are the CPU time MinIO and the whole machine (every
+	// process: databases, MinIO, sqlfeed, anything else) used during the run.
+	MinIOCPU, Machine time.Duration
 }
 
 // timeBin is GNU time, used to measure children when present: a child that
@@ -126,8 +129,57 @@ type runner struct {
 	minio   *minio
 }
 
-// measure runs mode once for n rows of the engine at dsn.
+// measure runs mode once for n rows of the engine at dsn, and accounts the
+// CPU time of MinIO and of the whole machine meanwhile.
 func (r *runner) measure(ctx context.Context, mode, dsn string, n int64, run int) (sample, error) {
+	m0, c0 := machineCPU(), r.minio.cpu()
+	s, err := r.measure1(ctx, mode, dsn, n, run)
+	s.Machine, s.MinIOCPU = machineCPU()-m0, r.minio.cpu()-c0
+	return s, err
+}
+
+// clockTick is USER_HZ, the unit of /proc's CPU times (100 on Linux).
+const clockTick = 100
+
+// machineCPU returns the busy CPU time of the machine since boot (/proc/stat:
+// all but idle and iowait), or 0 where there is no /proc.
+func machineCPU() time.Duration {
+	b, err := os.ReadFile("/proc/stat")
+	if err != nil {
+		return 0
+	}
+	line, _, _ := strings.Cut(string(b), "\n")
+	f := strings.Fields(line)
+	var busy int64
+	for i, v := range f[1:] {
+		n, _ := strconv.ParseInt(v, 10, 64)
+		if i != 3 && i != 4 && i < 8 { // idle, iowait; guest times are in user already
+			busy += n
+		}
+	}
+	return time.Duration(busy) * time.Second / clockTick
+}
+
+// procCPU returns the user + system time of process pid (/proc/PID/stat).
+func procCPU(pid int) time.Duration {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return 0
+	}
+	_, rest, ok := strings.Cut(string(b), ") ") // the command may contain spaces
+	if !ok {
+		return 0
+	}
+	f := strings.Fields(rest)
+	if len(f) < 13 {
+		return 0
+	}
+	u, _ := strconv.ParseInt(f[11], 10, 64)
+	s, _ := strconv.ParseInt(f[12], 10, 64)
+	return time.Duration(u+s) * time.Second / clockTick
+}
+
+func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run int) (sample, error) {
 	if mode == modeRaw {
 		cmd := exec.CommandContext(ctx, r.self, rawReadArg, dsn, benchQuery(n))
 		cmd.Env = append(os.Environ(), childEnv+"=1")
@@ -276,6 +328,14 @@ func (m *minio) empty(ctx context.Context, prefix string) {
 	}
 }
 
+// cpu returns the server's CPU time so far.
+func (m *minio) cpu() time.Duration {
+	if m == nil || m.cmd == nil || m.cmd.Process == nil {
+		return 0
+	}
+	return procCPU(m.cmd.Process.Pid)
+}
+
 func (m *minio) stop() {
 	if m != nil && m.cmd != nil && m.cmd.Process != nil {
 		m.cmd.Process.Kill()
@@ -297,10 +357,12 @@ func median(ss []sample) sample {
 		return (v[len(v)/2-1] + v[len(v)/2]) / 2
 	}
 	return sample{
-		Rows:   med(func(s sample) int64 { return s.Rows }),
-		Bytes:  med(func(s sample) int64 { return s.Bytes }),
-		Wall:   time.Duration(med(func(s sample) int64 { return int64(s.Wall) })),
-		CPU:    time.Duration(med(func(s sample) int64 { return int64(s.CPU) })),
-		MaxRSS: med(func(s sample) int64 { return s.MaxRSS }),
+		Rows:     med(func(s sample) int64 { return s.Rows }),
+		Bytes:    med(func(s sample) int64 { return s.Bytes }),
+		Wall:     time.Duration(med(func(s sample) int64 { return int64(s.Wall) })),
+		CPU:      time.Duration(med(func(s sample) int64 { return int64(s.CPU) })),
+		MaxRSS:   med(func(s sample) int64 { return s.MaxRSS }),
+		MinIOCPU: time.Duration(med(func(s sample) int64 { return int64(s.MinIOCPU) })),
+		Machine:  time.Duration(med(func(s sample) int64 { return int64(s.Machine) })),
 	}
 }
