@@ -20,8 +20,10 @@ type Mapper interface {
 	// column is an error) and returns the JSON Schema of one document. env
 	// converts values for the rest of the run.
 	Bind(cols []Column, env *Env) (Schema, error)
-	// Map takes the next row (valid only during the call) and writes the
-	// documents it completes to out.
+	// Map takes the next row and writes the documents it completes to out.
+	// The row slice and its []byte values are valid only during the call: a
+	// mapper must copy whatever it keeps (the exporter reads rows ahead into
+	// recycled batches whose bytes share memory) and must not modify them.
 	Map(row []Value, out Sink) error
 	// Flush writes any document still held after the last row.
 	Flush(out Sink) error
