@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -27,6 +28,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -53,7 +55,7 @@ func main() {
 	if os.Getenv(childEnv) == "1" {
 		os.Exit(rawReadMain(os.Args[1:]))
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt)
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	c := config{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
 	rows := flag.String("rows", envOr("BENCH_ROWS", "1000000"), "row counts, comma-separated (BENCH_ROWS)")
@@ -161,6 +163,7 @@ func run(ctx context.Context, c config) error {
 	}
 	facts := machineFacts(ctx, bin)
 	var results []result
+	var all []result // every run, for benchmarks.json
 	for _, e := range engines {
 		if e.dsn == "" {
 			continue
@@ -183,6 +186,7 @@ func run(ctx context.Context, c config) error {
 					c.Logf("%s %-22s %9d rows  run %d: %6.2fs wall %6.2fs CPU %6.1f MiB  %8.0f rows/s",
 						e.name, m, n, i+1, s.Wall.Seconds(), s.CPU.Seconds(), float64(s.MaxRSS)/(1<<20), float64(n)/s.Wall.Seconds())
 					samples[m] = append(samples[m], s)
+					all = append(all, result{Engine: e.name, Mode: m, Size: n, sample: s})
 				}
 			}
 			for _, m := range modes {
@@ -209,6 +213,13 @@ func run(ctx context.Context, c config) error {
 	}
 	if err := plotResults(filepath.Join(c.Out, "benchmarks.png"), results); err != nil {
 		return fmt.Errorf("plot: %w", err)
+	}
+	js, err := json.MarshalIndent(map[string]any{"command": c.Command, "machine": facts, "runs": all}, "", " ")
+	if err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
+		return err
 	}
 	md := report(c, facts, results, micro, time.Now().UTC())
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {

@@ -136,7 +136,31 @@ func report(c config, facts [][2]string, rs []result, micro string, at time.Time
 			checks = append(checks, fmt.Sprintf("| %s, %d rows, %s: peak RSS ≤ 64 MiB | %.1f MiB | %s |", r.Engine, r.Size, r.Mode, mib(r.MaxRSS), mark(r.MaxRSS <= targetRSS)))
 		}
 	}
+	w("\nEvery run's figures: [benchmarks.json](benchmarks.json) (durations in nanoseconds, RSS in bytes).\n")
 	w("\n![rows/s and peak RSS against row count](benchmarks.png)\n\n")
+	w("## Where the time goes\n\n")
+	w("Everything shares %d CPUs, so a run's wall time is at least its machine CPU time ÷ %d. The table bounds the\n", runtime.NumCPU(), runtime.NumCPU())
+	w("MinIO export from below with sqlfeed's own CPU time taken out (as if sqlfeed cost nothing): what the database,\n")
+	w("MinIO and the rest of the machine used, ÷ %d. The best ratio to the raw read any exporter could reach here is the\n", runtime.NumCPU())
+	w("raw read's wall time ÷ that bound.\n\n")
+	w("| engine | rows | MinIO export wall s | machine CPU s | sqlfeed CPU s | MinIO CPU s | wall bound without sqlfeed s | best possible ÷ raw | measured ÷ raw |\n")
+	w("|---|--:|--:|--:|--:|--:|--:|--:|--:|\n")
+	rawWall := map[string]float64{}
+	for _, r := range rs {
+		if r.Mode == modeRaw {
+			rawWall[fmt.Sprint(r.Engine, r.Size)] = r.Wall.Seconds()
+		}
+	}
+	for _, r := range rs {
+		if r.Mode != modeMinIO {
+			continue
+		}
+		bound := (r.Machine - r.CPU).Seconds() / float64(runtime.NumCPU())
+		rw := rawWall[fmt.Sprint(r.Engine, r.Size)]
+		w("| %s | %d | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f | %.2f |\n", r.Engine, r.Size, r.Wall.Seconds(), r.Machine.Seconds(),
+			r.CPU.Seconds(), r.MinIOCPU.Seconds(), bound, rw/bound, rw/r.Wall.Seconds())
+	}
+	w("\n")
 	w("## Targets (issue 7)\n\n| target | measured | |\n|---|--:|---|\n%s\n\n", strings.Join(checks, "\n"))
 	w("## Micro-benchmarks\n\n")
 	w("The encoder with each built-in mapper on the bench row, one goroutine (`exporters/encode/bench_test.go`):\n")

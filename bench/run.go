@@ -277,6 +277,7 @@ func startMinIO(ctx context.Context, bin, dir, dataDir string) (*minio, error) {
 	m.cmd.Env = append(os.Environ(), "MINIO_ROOT_USER="+minioUser, "MINIO_ROOT_PASSWORD="+minioPass,
 		"MINIO_BROWSER=off", "MINIO_UPDATE=off", "MINIO_CI_CD=1")
 	m.cmd.Stdout, m.cmd.Stderr = log, log
+	m.cmd.SysProcAttr = &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL} // dies with the bench
 	if err := m.cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start minio: %w", err)
 	}
