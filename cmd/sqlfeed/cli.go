@@ -44,6 +44,10 @@ type options struct {
 	json           bool
 }
 
+// storeOpened, when set (by main: not in tests), is called with the store of
+// a run before it starts.
+var storeOpened func(blob.Store)
+
 // cli is one invocation's streams.
 type cli struct {
 	stdout, stderr io.Writer
@@ -154,6 +158,9 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 		return c.fail(exitUsage, err)
 	}
 	defer store.Close()
+	if storeOpened != nil {
+		storeOpened(store)
+	}
 	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: c.logger()}
 	if c.tty {
 		r.Progress = c.progress()

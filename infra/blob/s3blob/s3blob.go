@@ -146,6 +146,10 @@ func Open(ctx context.Context, bucket, prefix string, o Options) (*Store, error)
 	return st, nil
 }
 
+// UploadMemory returns the most memory one upload holds in part buffers:
+// PartSize × (Concurrency + 1).
+func (s *Store) UploadMemory() int64 { return s.partSize * int64(s.concurrency+1) }
+
 // unsignedOverHTTP sends multipart parts with UNSIGNED-PAYLOAD on a plain-HTTP
 // endpoint (MinIO in tests and benchmarks, S3-compatible servers on a private
 // network). There the SDK would otherwise sign each part's SHA-256, one more
