@@ -10,6 +10,8 @@ require (
 	github.com/aws/aws-sdk-go-v2/service/ssm v1.82.0
 	github.com/goccy/go-json v0.10.5
 	github.com/jmoiron/sqlx v1.4.0
+	go.yaml.in/yaml/v3 v3.0.6
+	golang.org/x/text v0.14.0
 	modernc.org/sqlite v1.62.0
 )
 

@@ -1,0 +1,278 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	json "github.com/goccy/go-json"
+
+	"github.com/sqlfeed/sqlfeed/exporters"
+	"github.com/sqlfeed/sqlfeed/infra/blob"
+	"github.com/sqlfeed/sqlfeed/infra/config"
+	"github.com/sqlfeed/sqlfeed/infra/db"
+	"github.com/sqlfeed/sqlfeed/transform"
+)
+
+// Exit codes of CONTRACT §2.
+const (
+	exitOK     = 0
+	exitFailed = 1
+	exitUsage  = 2
+)
+
+const usage = `usage:
+  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
+  sqlfeed validate [--config FILE] [--db DSN]                                   check config (and queries, with --db)
+  sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
+
+Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://public
+(environment: SQLFEED_CONFIG, SQLFEED_DB, SQLFEED_TO).
+`
+
+// options are the flags shared by the subcommands.
+type options struct {
+	config, db, to string
+	dbSet          bool
+	json           bool
+}
+
+// cli is one invocation's streams.
+type cli struct {
+	stdout, stderr io.Writer
+	// tty is true when stderr is a terminal (progress line, quieter logs).
+	tty bool
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	c := &cli{stdout: stdout, stderr: stderr, tty: isTerminal(stderr)}
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	fs := flag.NewFlagSet("sqlfeed "+cmd, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() { fmt.Fprint(stderr, usage) }
+	var o options
+	fs.StringVar(&o.config, "config", envOr("SQLFEED_CONFIG", "sqlfeed.yaml"), "config file")
+	fs.StringVar(&o.db, "db", envOr("SQLFEED_DB", "sqlite://testdata/chinook.db"), "database DSN")
+	fs.StringVar(&o.to, "to", envOr("SQLFEED_TO", "file://public"), "destination URL")
+	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
+	names, err := parseInterleaved(fs, rest)
+	if err != nil {
+		return exitUsage
+	}
+	fs.Visit(func(f *flag.Flag) { o.dbSet = o.dbSet || f.Name == "db" })
+	_, envDB := os.LookupEnv("SQLFEED_DB")
+	o.dbSet = o.dbSet || envDB
+
+	switch cmd {
+	case "run":
+		return c.run(ctx, o, names)
+	case "validate":
+		return c.validate(ctx, o)
+	case "list":
+		return c.list(o)
+	case "help", "-h", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	fmt.Fprintf(stderr, "sqlfeed: unknown command %q\n%s", cmd, usage)
+	return exitUsage
+}
+
+// parseInterleaved parses flags that may come after positional arguments.
+func parseInterleaved(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			return nil, err
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}
+
+func envOr(key, def string) string {
+	if v := os.Getenv(key); v != "" {
+		return v
+	}
+	return def
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+func (c *cli) logger() *slog.Logger {
+	level := slog.LevelInfo
+	if c.tty {
+		level = slog.LevelWarn // people get the summary table instead
+	}
+	return slog.New(slog.NewJSONHandler(c.stderr, &slog.HandlerOptions{Level: level}))
+}
+
+func (c *cli) fail(code int, err error) int {
+	fmt.Fprintf(c.stderr, "sqlfeed: %v\n", err)
+	return code
+}
+
+func (c *cli) run(ctx context.Context, o options, feeds []string) int {
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	for _, name := range feeds {
+		if cfg.Feed(name) == nil {
+			return c.fail(exitUsage, fmt.Errorf("unknown feed %q (see sqlfeed list)", name))
+		}
+	}
+	source, err := db.Open(ctx, o.db, db.Options{})
+	if err != nil {
+		return c.fail(exitFailed, err)
+	}
+	defer source.Close()
+	store, err := blob.Open(ctx, o.to)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	defer store.Close()
+	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: c.logger()}
+	if c.tty {
+		r.Progress = c.progress()
+	}
+	results, err := r.Run(ctx, exporters.Request{Feeds: feeds})
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	resp := exporters.NewResponse(results)
+	if o.json {
+		b, _ := json.MarshalIndent(resp, "", "  ")
+		fmt.Fprintln(c.stdout, string(b))
+	} else {
+		c.summary(results)
+	}
+	if resp.Status == exporters.ResponseError {
+		return exitFailed
+	}
+	return exitOK
+}
+
+// progress returns a callback drawing one status line on the terminal.
+func (c *cli) progress() func(feed string, rows, bytes int64) {
+	var cur string
+	var start time.Time
+	return func(feed string, rows, bytes int64) {
+		if feed != cur {
+			cur, start = feed, time.Now()
+		}
+		rate := float64(rows) / max(time.Since(start).Seconds(), 1e-3)
+		fmt.Fprintf(c.stderr, "\r\033[K%s: %d rows, %.0f rows/s, %s", feed, rows, rate, humanBytes(bytes))
+	}
+}
+
+func (c *cli) summary(results []exporters.Result) {
+	if c.tty {
+		fmt.Fprint(c.stderr, "\r\033[K")
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	for _, r := range results {
+		line := fmt.Sprintf("%s\t%s\t%s\t%d rows\t%s\t%d ms", r.Feed, r.Status, r.Version, r.Rows, humanBytes(r.Bytes), r.DurationMS)
+		if r.Warnings > 0 {
+			line += fmt.Sprintf("\t%d warnings", r.Warnings)
+		}
+		if r.Message != "" {
+			line += "\t" + r.Message
+		}
+		fmt.Fprintln(tw, line)
+	}
+	tw.Flush()
+}
+
+func humanBytes(n int64) string {
+	switch {
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
+
+// validate checks the config and, with a database, every feed's query and
+// mapped columns without reading rows. It writes nothing.
+func (c *cli) validate(ctx context.Context, o options) int {
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if !o.dbSet {
+		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
+		return exitOK
+	}
+	source, err := db.Open(ctx, o.db, db.Options{})
+	if err != nil {
+		return c.fail(exitFailed, err)
+	}
+	defer source.Close()
+	var problems []string
+	for _, f := range cfg.Feeds {
+		if err := checkFeed(ctx, source, f); err != nil {
+			problems = append(problems, fmt.Sprintf("feed %q: %v", f.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return c.fail(exitUsage, errors.New(strings.Join(problems, "\n")))
+	}
+	fmt.Fprintf(c.stdout, "%s: %d feeds ok against %s\n", o.config, len(cfg.Feeds), source.DSN)
+	return exitOK
+}
+
+// checkFeed prepares the feed's query on the server and binds its mapper.
+func checkFeed(ctx context.Context, source *db.DB, f *config.Feed) error {
+	cols, err := source.Describe(ctx, f.QueryFor(source.Engine()))
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Pos, err)
+	}
+	m, err := transform.Default.New(f.Mapper, f.Spec())
+	if err != nil {
+		return fmt.Errorf("%s: %w", f.Pos, err)
+	}
+	_, err = m.Bind(cols, transform.NewEnv(f.Location))
+	return err
+}
+
+func (c *cli) list(o options) int {
+	cfg, err := config.Load(o.config)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	tw := tabwriter.NewWriter(c.stdout, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "FEED\tSCHEDULE\tFORMAT\tMAPPER\tLATEST")
+	for _, f := range cfg.Feeds {
+		format := f.Format
+		if f.Compress == "gzip" {
+			format += "+gzip"
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s/%s/latest.json\n", f.Name, f.Schedule, format, f.Mapper, strings.TrimRight(o.to, "/"), f.Name)
+	}
+	tw.Flush()
+	return exitOK
+}

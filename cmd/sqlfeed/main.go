@@ -1,0 +1,24 @@
+// Command sqlfeed exports database queries as versioned JSON feeds (CONTRACT §2):
+//
+//	sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]
+//	sqlfeed validate [--config FILE] [--db DSN]
+//	sqlfeed list     [--config FILE] [--to URL]
+package main
+
+import (
+	"context"
+	"os"
+	"os/signal"
+	"syscall"
+	_ "time/tzdata" // feed time zones without a system zoneinfo
+
+	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
+	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}

@@ -1,0 +1,90 @@
+package exporters
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"html/template"
+	"time"
+)
+
+// Catalog is index.json: every published feed with its latest version.
+type Catalog struct {
+	Feeds []CatalogFeed `json:"feeds"`
+}
+
+// CatalogFeed is one feed of the catalog; keys are relative to the prefix.
+type CatalogFeed struct {
+	Name            string    `json:"name"`
+	Description     string    `json:"description,omitempty"`
+	Schedule        string    `json:"schedule,omitempty"`
+	Format          string    `json:"format"`
+	Version         string    `json:"version"`
+	GeneratedAt     time.Time `json:"generated_at"`
+	Rows            int64     `json:"rows"`
+	Bytes           int64     `json:"bytes"`
+	SHA256          string    `json:"sha256"`
+	ContentType     string    `json:"content_type"`
+	ContentEncoding string    `json:"content_encoding"`
+	URLs            struct {
+		Latest   string `json:"latest"`
+		Manifest string `json:"manifest"`
+		Schema   string `json:"schema"`
+		Version  string `json:"version"`
+	} `json:"urls"`
+}
+
+// writeCatalog rewrites index.json and index.html from the feeds' manifests,
+// when their bytes change.
+func (r *Runner) writeCatalog(ctx context.Context) error {
+	var c Catalog
+	c.Feeds = []CatalogFeed{}
+	for _, f := range r.Config.Feeds {
+		m, _, err := readManifest(ctx, r.Store, f.Name)
+		if err != nil {
+			return err
+		}
+		if m == nil {
+			continue
+		}
+		cf := CatalogFeed{Name: f.Name, Description: f.Description, Schedule: f.Schedule, Format: f.Format,
+			Version: m.Version, GeneratedAt: m.GeneratedAt, Rows: m.Rows, Bytes: m.Bytes, SHA256: m.SHA256,
+			ContentType: m.ContentType, ContentEncoding: m.ContentEncoding}
+		cf.URLs.Latest, cf.URLs.Manifest = latestKey(f.Name), manifestKey(f.Name)
+		cf.URLs.Schema, cf.URLs.Version = schemaKey(f.Name), versionKey(f.Name, m.Version)
+		c.Feeds = append(c.Feeds, cf)
+	}
+	b, err := marshal(c)
+	if err != nil {
+		return err
+	}
+	if err := r.putIfChanged(ctx, "index.json", b, "application/json"); err != nil {
+		return fmt.Errorf("write index.json: %w", err)
+	}
+	var page bytes.Buffer
+	if err := indexPage.Execute(&page, c); err != nil {
+		return err
+	}
+	if err := r.putIfChanged(ctx, "index.html", page.Bytes(), "text/html; charset=utf-8"); err != nil {
+		return fmt.Errorf("write index.html: %w", err)
+	}
+	return nil
+}
+
+var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en">
+<head><meta charset="utf-8"><title>sqlfeed feeds</title>
+<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}</style>
+</head>
+<body>
+<h1>Feeds</h1>
+<p>Machine-readable catalog: <a href="index.json">index.json</a>.</p>
+<table>
+<tr><th>Feed</th><th>Description</th><th>Version</th><th>Rows</th><th>Bytes</th><th>Updated (UTC)</th><th>Files</th></tr>
+{{- range .Feeds}}
+<tr><td><a href="{{.URLs.Latest}}">{{.Name}}</a></td><td>{{.Description}}</td><td><code>{{.Version}}</code></td><td>{{.Rows}}</td><td>{{.Bytes}}</td><td>{{.GeneratedAt.Format "2006-01-02 15:04:05"}}</td><td><a href="{{.URLs.Manifest}}">manifest</a> · <a href="{{.URLs.Schema}}">schema</a></td></tr>
+{{- end}}
+</table>
+</body>
+</html>
+`))

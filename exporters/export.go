@@ -1,0 +1,239 @@
+// Package exporters runs feeds: query → map → encode → upload → publish
+// (CONTRACT §1). A run of one feed either publishes a complete new version,
+// finds the content unchanged, loses to a newer run (skipped), or fails and
+// leaves the previously published version in place.
+package exporters
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/sqlfeed/sqlfeed/exporters/encode"
+	"github.com/sqlfeed/sqlfeed/infra/blob"
+	"github.com/sqlfeed/sqlfeed/infra/config"
+	"github.com/sqlfeed/sqlfeed/infra/db"
+	"github.com/sqlfeed/sqlfeed/transform"
+)
+
+// Feed statuses in Result.Status.
+const (
+	StatusSuccess   = "success"   // a new version was published
+	StatusUnchanged = "unchanged" // same content as the published version: nothing written
+	StatusSkipped   = "skipped"   // a newer (or same-time) version is already published
+	StatusError     = "error"     // failed; the previous version stays served
+)
+
+// Request says which feeds to run and the time that names their versions.
+type Request struct {
+	Feeds         []string  // empty: all feeds of the config
+	ScheduledTime time.Time // zero: the runner's clock
+}
+
+// Result is the outcome of one feed (CONTRACT §6 data.feeds[]).
+type Result struct {
+	Feed       string `json:"feed"`
+	Status     string `json:"status"`
+	Version    string `json:"version,omitempty"`
+	Rows       int64  `json:"rows"`
+	Bytes      int64  `json:"bytes"`
+	SHA256     string `json:"sha256,omitempty"`
+	DurationMS int64  `json:"duration_ms"`
+	Warnings   int    `json:"warnings"`
+	Message    string `json:"message,omitempty"`
+}
+
+// Runner exports feeds from one database to one store.
+type Runner struct {
+	Config   *config.File
+	DB       *db.DB
+	Store    blob.Store
+	Registry *transform.Registry // nil: transform.Default
+	Log      *slog.Logger        // nil: slog.Default()
+	Now      func() time.Time    // nil: time.Now
+	// Progress, when set, is called about every 100ms during a feed's export.
+	Progress func(feed string, rows, bytes int64)
+	// beforePublish is a test hook run after the document is uploaded and
+	// before anything is published.
+	beforePublish func(feed string)
+}
+
+// UnknownFeedError is returned by Run for a requested feed that the config lacks.
+type UnknownFeedError struct{ Name string }
+
+func (e *UnknownFeedError) Error() string { return fmt.Sprintf("unknown feed %q", e.Name) }
+
+// Run exports the requested feeds one after another and then updates the
+// catalog (index.json, index.html). It returns one Result per feed; err is
+// only for a bad request (unknown feed).
+func (r *Runner) Run(ctx context.Context, req Request) ([]Result, error) {
+	feeds := r.Config.Feeds
+	if len(req.Feeds) > 0 {
+		feeds = nil
+		for _, name := range req.Feeds {
+			f := r.Config.Feed(name)
+			if f == nil {
+				return nil, &UnknownFeedError{Name: name}
+			}
+			feeds = append(feeds, f)
+		}
+	}
+	at := req.ScheduledTime
+	if at.IsZero() {
+		at = r.now()
+	}
+	at = at.UTC().Truncate(time.Second)
+	results := make([]Result, 0, len(feeds))
+	changed := false
+	for _, f := range feeds {
+		res := r.runFeed(ctx, f, at)
+		results = append(results, res)
+		changed = changed || res.Status == StatusSuccess
+	}
+	if err := r.writeCatalog(ctx); err != nil {
+		r.log().Error("catalog", "error", err.Error())
+		if changed {
+			// The feeds are published; a stale catalog is reported on each.
+			for i := range results {
+				if results[i].Status == StatusSuccess {
+					results[i].Message = "published, but index.json was not updated: " + err.Error()
+				}
+			}
+		}
+	}
+	return results, nil
+}
+
+func (r *Runner) now() time.Time {
+	if r.Now != nil {
+		return r.Now()
+	}
+	return time.Now()
+}
+
+func (r *Runner) log() *slog.Logger {
+	if r.Log != nil {
+		return r.Log
+	}
+	return slog.Default()
+}
+
+func (r *Runner) registry() *transform.Registry {
+	if r.Registry != nil {
+		return r.Registry
+	}
+	return transform.Default
+}
+
+// runFeed exports one feed and logs the outcome.
+func (r *Runner) runFeed(ctx context.Context, f *config.Feed, at time.Time) Result {
+	start := time.Now()
+	res, err := r.export(ctx, f, at)
+	res.Feed = f.Name
+	res.DurationMS = time.Since(start).Milliseconds()
+	attrs := []any{"feed", f.Name, "status", res.Status, "version", res.Version, "rows", res.Rows,
+		"bytes", res.Bytes, "duration_ms", res.DurationMS, "warnings", res.Warnings}
+	if err != nil {
+		res.Status, res.Message = StatusError, err.Error()
+		r.log().Error("export failed", append(attrs[:2:2], "status", res.Status, "rows", res.Rows,
+			"duration_ms", res.DurationMS, "error", res.Message)...)
+		return res
+	}
+	r.log().Info("export", attrs...)
+	return res
+}
+
+// export streams the feed's query through its mapper and encoder into a staged
+// upload, then publishes it. On any error the upload is discarded.
+func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res Result, err error) {
+	mapper, err := r.registry().New(f.Mapper, f.Spec())
+	if err != nil {
+		return res, fmt.Errorf("%s: %w", f.Pos, err)
+	}
+	cur, err := r.DB.Query(ctx, f.QueryFor(r.DB.Engine()))
+	if err != nil {
+		return res, err
+	}
+	defer cur.Close()
+	env := transform.NewEnv(f.Location)
+	schema, err := mapper.Bind(cur.Columns(), env)
+	if err != nil {
+		return res, err
+	}
+	up, err := r.Store.NewUpload(ctx)
+	if err != nil {
+		return res, fmt.Errorf("start upload: %w", err)
+	}
+	defer func() {
+		if aerr := up.Abort(context.WithoutCancel(ctx)); aerr != nil && err == nil {
+			err = fmt.Errorf("discard upload: %w", aerr)
+		}
+	}()
+	enc, err := encode.New(up, f.Format, f.Compress)
+	if err != nil {
+		return res, err
+	}
+	if err := r.stream(ctx, f.Name, cur, mapper, enc); err != nil {
+		res.Rows = enc.Rows()
+		return res, err
+	}
+	if err := cur.Close(); err != nil {
+		return res, fmt.Errorf("end query: %w", err)
+	}
+	res.Rows, res.Bytes, res.SHA256, res.Warnings = enc.Rows(), enc.Bytes(), enc.SHA256(), env.Warnings
+	if env.Warnings > 0 {
+		r.log().Warn("conversion warnings", "feed", f.Name, "warnings", env.Warnings, "first", env.FirstWarning)
+	}
+	if r.beforePublish != nil {
+		r.beforePublish(f.Name)
+	}
+	doc := document{feed: f, at: at, rows: res.Rows, bytes: res.Bytes, sha256: res.SHA256,
+		contentType: encode.ContentType(f.Format), contentEncoding: enc.ContentEncoding(), schema: schema}
+	res.Status, res.Version, err = r.publish(ctx, up, doc)
+	return res, err
+}
+
+// stream moves every row through the mapper into the encoder.
+func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer) error {
+	var n int
+	last := time.Now()
+	for cur.Next() {
+		if err := m.Map(cur.Row(), enc); err != nil {
+			return fmt.Errorf("row %d: %w", n+1, err)
+		}
+		n++
+		if n&4095 == 0 {
+			if err := ctx.Err(); err != nil {
+				return err
+			}
+			if r.Progress != nil && time.Since(last) > 100*time.Millisecond {
+				last = time.Now()
+				r.Progress(feed, enc.Rows(), enc.Bytes())
+			}
+		}
+	}
+	if err := cur.Err(); err != nil {
+		return fmt.Errorf("after %d rows: %w", n, err)
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := m.Flush(enc); err != nil {
+		return err
+	}
+	if err := enc.Close(); err != nil {
+		return fmt.Errorf("upload: %w", err)
+	}
+	if r.Progress != nil {
+		r.Progress(feed, enc.Rows(), enc.Bytes())
+	}
+	return nil
+}
+
+// IsBadRequest reports whether err is a request error (unknown feed).
+func IsBadRequest(err error) bool {
+	var u *UnknownFeedError
+	return errors.As(err, &u)
+}

@@ -1,0 +1,408 @@
+// Package config loads sqlfeed.yaml (CONTRACT §3): feeds, their queries and
+// mappers. Every error names the file and line it comes from.
+package config
+
+import (
+	"fmt"
+	"os"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+
+	"go.yaml.in/yaml/v3"
+
+	"github.com/sqlfeed/sqlfeed/transform"
+)
+
+// File is a loaded config file.
+type File struct {
+	Path     string
+	Version  int
+	Defaults Defaults
+	Feeds    []*Feed
+}
+
+// Defaults apply to every feed that does not set its own value.
+type Defaults struct {
+	Format       string // json | ndjson
+	Compress     string // gzip | none
+	KeepVersions int
+	Timezone     string
+}
+
+// Feed is one published feed.
+type Feed struct {
+	Name        string
+	Description string
+	Schedule    string // EventBridge rate(...) or cron(...)
+	Query       string
+	// Queries holds engine-specific variants of Query ("sqlite", "mysql",
+	// "postgres"); the one for the source's engine replaces Query.
+	Queries      map[string]string
+	Mapper       string
+	Fields       []transform.FieldSpec
+	Group        *transform.GroupSpec
+	Options      map[string]any
+	Format       string
+	Compress     string
+	KeepVersions int
+	Timezone     string
+	Location     *time.Location
+	Pos          string // "file:line" of the feed
+}
+
+// QueryFor returns the SQL the feed runs on engine.
+func (f *Feed) QueryFor(engine string) string {
+	if q, ok := f.Queries[engine]; ok {
+		return q
+	}
+	return f.Query
+}
+
+// Spec is what the feed's mapper factory receives.
+func (f *Feed) Spec() transform.Spec {
+	return transform.Spec{Feed: f.Name, Fields: f.Fields, Group: f.Group, Options: f.Options}
+}
+
+// Feed returns the feed called name, or nil.
+func (c *File) Feed(name string) *Feed {
+	for _, f := range c.Feeds {
+		if f.Name == name {
+			return f
+		}
+	}
+	return nil
+}
+
+// Error is a config error at a position.
+type Error struct {
+	Pos string
+	Msg string
+}
+
+func (e *Error) Error() string { return e.Pos + ": " + e.Msg }
+
+// Load reads and checks the config file at path against the default mapper registry.
+func Load(path string) (*File, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("config: %w", err)
+	}
+	return Parse(path, data, transform.Default)
+}
+
+var (
+	nameRE    = regexp.MustCompile(`^[a-z0-9-]+$`)
+	engines   = map[string]bool{"sqlite": true, "mysql": true, "postgres": true}
+	envVarRE  = regexp.MustCompile(`\$\{([A-Za-z_][A-Za-z0-9_]*)(:-([^}]*))?\}`)
+	scheduleR = regexp.MustCompile(`^(rate|cron)\(.+\)$`)
+)
+
+// Expand replaces ${VAR} and ${VAR:-default} with values from the environment.
+// An unset variable without a default is an error naming the line.
+func Expand(name string, data []byte) ([]byte, error) {
+	lines := strings.SplitAfter(string(data), "\n")
+	var b strings.Builder
+	for i, line := range lines {
+		var missing string
+		out := envVarRE.ReplaceAllStringFunc(line, func(m string) string {
+			sub := envVarRE.FindStringSubmatch(m)
+			if v, ok := os.LookupEnv(sub[1]); ok {
+				return v
+			}
+			if sub[2] != "" {
+				return sub[3]
+			}
+			if missing == "" {
+				missing = sub[1]
+			}
+			return m
+		})
+		if missing != "" {
+			return nil, &Error{Pos: fmt.Sprintf("%s:%d", name, i+1), Msg: fmt.Sprintf("${%s} is not set and has no default", missing)}
+		}
+		b.WriteString(out)
+	}
+	return []byte(b.String()), nil
+}
+
+// Parse parses config text; name is used in error positions. Mappers are
+// looked up in reg.
+func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
+	data, err := Expand(name, data)
+	if err != nil {
+		return nil, err
+	}
+	var doc yaml.Node
+	if err := yaml.Unmarshal(data, &doc); err != nil {
+		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
+	}
+	p := &parser{name: name}
+	f := &File{Path: name, Defaults: Defaults{Format: "json", Compress: "none", KeepVersions: 30, Timezone: "UTC"}}
+	if doc.Kind == 0 || len(doc.Content) == 0 {
+		return nil, &Error{Pos: name + ":1", Msg: "empty config: want version, defaults and feeds"}
+	}
+	root := doc.Content[0]
+	var feedsNode *yaml.Node
+	err = p.mapping(root, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "version":
+			n, err := p.int(v)
+			if err == nil && n != 1 {
+				return p.errf(v, "unsupported config version %d (want 1)", n)
+			}
+			f.Version = n
+			return err
+		case "defaults":
+			return p.mapping(v, func(key string, k, v *yaml.Node) error {
+				switch key {
+				case "format":
+					return p.str(v, &f.Defaults.Format)
+				case "compress":
+					return p.str(v, &f.Defaults.Compress)
+				case "keep_versions":
+					n, err := p.int(v)
+					f.Defaults.KeepVersions = n
+					return err
+				case "timezone":
+					return p.str(v, &f.Defaults.Timezone)
+				}
+				return p.unknown(k, "defaults")
+			})
+		case "feeds":
+			feedsNode = v
+			return nil
+		}
+		return p.unknown(k, "the config file")
+	})
+	if err != nil {
+		return nil, err
+	}
+	if f.Version == 0 {
+		return nil, p.errf(root, "missing version: 1")
+	}
+	if feedsNode == nil || feedsNode.Kind != yaml.SequenceNode || len(feedsNode.Content) == 0 {
+		return nil, p.errf(root, "feeds: want a list of at least one feed")
+	}
+	seen := map[string]string{}
+	for _, n := range feedsNode.Content {
+		feed, err := p.feed(n, f.Defaults)
+		if err != nil {
+			return nil, err
+		}
+		if prev, dup := seen[feed.Name]; dup {
+			return nil, &Error{Pos: feed.Pos, Msg: fmt.Sprintf("duplicate feed name %q (first at %s)", feed.Name, prev)}
+		}
+		seen[feed.Name] = feed.Pos
+		if err := checkFeed(feed, reg); err != nil {
+			return nil, err
+		}
+		f.Feeds = append(f.Feeds, feed)
+	}
+	return f, nil
+}
+
+// checkFeed validates a parsed feed: values in range and a mapper that builds.
+func checkFeed(feed *Feed, reg *transform.Registry) error {
+	bad := func(msg string, args ...any) error {
+		return &Error{Pos: feed.Pos, Msg: fmt.Sprintf("feed %q: ", feed.Name) + fmt.Sprintf(msg, args...)}
+	}
+	switch {
+	case !nameRE.MatchString(feed.Name):
+		return bad("name must match [a-z0-9-]+")
+	case strings.TrimSpace(feed.Query) == "" && len(feed.Queries) == 0:
+		return bad("query is required")
+	case feed.Format != "json" && feed.Format != "ndjson":
+		return bad("format %q: want json or ndjson", feed.Format)
+	case feed.Compress != "gzip" && feed.Compress != "none":
+		return bad("compress %q: want gzip or none", feed.Compress)
+	case feed.KeepVersions < 1:
+		return bad("keep_versions must be at least 1")
+	case feed.Schedule != "" && !scheduleR.MatchString(feed.Schedule):
+		return bad("schedule %q: want rate(...) or cron(...)", feed.Schedule)
+	}
+	loc, err := time.LoadLocation(feed.Timezone)
+	if err != nil {
+		return bad("timezone %q: %v", feed.Timezone, err)
+	}
+	feed.Location = loc
+	if _, err := reg.New(feed.Mapper, feed.Spec()); err != nil {
+		return bad("%v", err)
+	}
+	return nil
+}
+
+type parser struct{ name string }
+
+func (p *parser) pos(n *yaml.Node) string { return fmt.Sprintf("%s:%d", p.name, n.Line) }
+
+func (p *parser) errf(n *yaml.Node, format string, args ...any) error {
+	return &Error{Pos: p.pos(n), Msg: fmt.Sprintf(format, args...)}
+}
+
+func (p *parser) unknown(k *yaml.Node, where string) error {
+	return p.errf(k, "unknown key %q in %s", k.Value, where)
+}
+
+// mapping calls fn for each key of a mapping node, rejecting duplicate keys.
+func (p *parser) mapping(n *yaml.Node, fn func(key string, k, v *yaml.Node) error) error {
+	if n.Kind != yaml.MappingNode {
+		return p.errf(n, "want a mapping (key: value)")
+	}
+	seen := map[string]bool{}
+	for i := 0; i+1 < len(n.Content); i += 2 {
+		k, v := n.Content[i], n.Content[i+1]
+		if seen[k.Value] {
+			return p.errf(k, "key %q given twice", k.Value)
+		}
+		seen[k.Value] = true
+		if err := fn(k.Value, k, v); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func (p *parser) str(n *yaml.Node, dst *string) error {
+	if n.Kind != yaml.ScalarNode {
+		return p.errf(n, "want a string")
+	}
+	*dst = n.Value
+	return nil
+}
+
+func (p *parser) int(n *yaml.Node) (int, error) {
+	v, err := strconv.Atoi(n.Value)
+	if n.Kind != yaml.ScalarNode || err != nil {
+		return 0, p.errf(n, "want a whole number, got %q", n.Value)
+	}
+	return v, nil
+}
+
+func (p *parser) bool(n *yaml.Node) (bool, error) {
+	var b bool
+	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
+		return false, p.errf(n, "want true or false, got %q", n.Value)
+	}
+	return b, nil
+}
+
+func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
+	f := &Feed{Pos: p.pos(n), Mapper: "fields", Format: d.Format, Compress: d.Compress,
+		KeepVersions: d.KeepVersions, Timezone: d.Timezone}
+	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "name":
+			return p.str(v, &f.Name)
+		case "description":
+			return p.str(v, &f.Description)
+		case "schedule":
+			return p.str(v, &f.Schedule)
+		case "query":
+			return p.str(v, &f.Query)
+		case "queries":
+			f.Queries = map[string]string{}
+			return p.mapping(v, func(engine string, k, v *yaml.Node) error {
+				if !engines[engine] {
+					return p.errf(k, "queries: unknown engine %q (want sqlite, mysql or postgres)", engine)
+				}
+				var q string
+				err := p.str(v, &q)
+				f.Queries[engine] = q
+				return err
+			})
+		case "mapper":
+			return p.str(v, &f.Mapper)
+		case "fields":
+			fields, err := p.fields(v)
+			f.Fields = fields
+			return err
+		case "group":
+			g, err := p.group(v)
+			f.Group = g
+			return err
+		case "options":
+			return v.Decode(&f.Options)
+		case "format":
+			return p.str(v, &f.Format)
+		case "compress":
+			return p.str(v, &f.Compress)
+		case "keep_versions":
+			n, err := p.int(v)
+			f.KeepVersions = n
+			return err
+		case "timezone":
+			return p.str(v, &f.Timezone)
+		}
+		return p.unknown(k, "a feed")
+	})
+	if err == nil && f.Name == "" {
+		err = p.errf(n, "feed without a name")
+	}
+	return f, err
+}
+
+func (p *parser) group(n *yaml.Node) (*transform.GroupSpec, error) {
+	g := &transform.GroupSpec{Pos: p.pos(n)}
+	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "by":
+			return p.str(v, &g.By)
+		case "into":
+			return p.str(v, &g.Into)
+		case "fields":
+			fields, err := p.fields(v)
+			g.Fields = fields
+			return err
+		}
+		return p.unknown(k, "group")
+	})
+	return g, err
+}
+
+// fields parses an ordered allowlist: `key: Column` or `key: {column, type, omit_null, scale}`.
+func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
+	var out []transform.FieldSpec
+	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+		fs := transform.FieldSpec{Key: key, Scale: -1, Pos: p.pos(k)}
+		switch v.Kind {
+		case yaml.ScalarNode:
+			fs.Column = v.Value
+		case yaml.MappingNode:
+			err := p.mapping(v, func(key string, k, v *yaml.Node) error {
+				switch key {
+				case "column":
+					return p.str(v, &fs.Column)
+				case "type":
+					kind, err := transform.ParseKind(v.Value)
+					if err != nil {
+						return p.errf(v, "%v", err)
+					}
+					fs.Type = kind
+					return nil
+				case "omit_null":
+					b, err := p.bool(v)
+					fs.OmitNull = b
+					return err
+				case "scale":
+					n, err := p.int(v)
+					fs.Scale = n
+					return err
+				}
+				return p.unknown(k, "a field")
+			})
+			if err != nil {
+				return err
+			}
+		default:
+			return p.errf(v, "field %q: want a column name or {column: …, type: …}", key)
+		}
+		if fs.Column == "" {
+			return p.errf(k, "field %q names no column", key)
+		}
+		out = append(out, fs)
+		return nil
+	})
+	return out, err
+}
