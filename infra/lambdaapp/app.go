@@ -69,6 +69,7 @@ func (a *App) now() time.Time {
 func (a *App) Warm(ctx context.Context) {
 	a.mu.Lock()
 	defer a.mu.Unlock()
+	a.Log.Info("init", "config", a.Config.Source().String(), "database", a.DSN.Source().String())
 	if _, err := a.config(ctx); err != nil {
 		a.Log.Error("init: config", "error", err.Error())
 		return
