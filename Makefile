@@ -1,14 +1,22 @@
 # sqlfeed — see README.md. `make test` is the whole suite (what .ci/run calls).
 GO ?= go
+CACHE ?= $(or $(SQLFEED_CACHE),$(HOME)/.cache/sqlfeed)
+STATICCHECK ?= $(or $(shell command -v staticcheck 2>/dev/null),$(CACHE)/bin/staticcheck)
 
 .PHONY: test run vet bench chinook-db lint
 
+# Two passes: everything under the race detector, then the heavy data-volume
+# tests (TestHeavy*: millions of rows, gigabytes), which -race slows tenfold.
 test: vet
 	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) test -count=1 -timeout 30m -run Heavy ./...
 
 vet:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt needed"; exit 1; }
 	$(GO) vet ./...
+	@if [ -x "$(STATICCHECK)" ]; then $(STATICCHECK) ./...; \
+	elif [ "$$CI" = true ]; then echo "staticcheck missing: run scripts/tools.sh"; exit 1; \
+	else echo "staticcheck not installed (scripts/tools.sh installs it): skipped"; fi
 
 run:
 	$(GO) run ./cmd/sqlfeed run

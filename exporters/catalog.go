@@ -35,7 +35,7 @@ type CatalogFeed struct {
 }
 
 // writeCatalog rewrites index.json and index.html from the feeds' manifests,
-// when their bytes change.
+// when their bytes change (so a run that publishes nothing writes nothing).
 func (r *Runner) writeCatalog(ctx context.Context) error {
 	var c Catalog
 	c.Feeds = []CatalogFeed{}
@@ -53,6 +53,9 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 		cf.URLs.Latest, cf.URLs.Manifest = latestKey(f.Name), manifestKey(f.Name)
 		cf.URLs.Schema, cf.URLs.Version = schemaKey(f.Name), versionKey(f.Name, m.Version)
 		c.Feeds = append(c.Feeds, cf)
+	}
+	if len(c.Feeds) == 0 {
+		return nil // nothing published yet: no catalog
 	}
 	b, err := marshal(c)
 	if err != nil {

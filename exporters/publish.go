@@ -243,7 +243,6 @@ func (r *Runner) putIfChanged(ctx context.Context, key string, b []byte, content
 func schemaDocument(feed string, s transform.Schema) transform.Schema {
 	out := transform.Schema{
 		"$schema": "https://json-schema.org/draft/2020-12/schema",
-		"$id":     schemaKey(feed),
 		"title":   feed,
 	}
 	for k, v := range s {

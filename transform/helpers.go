@@ -1,6 +1,9 @@
 package transform
 
-import "strconv"
+import (
+	"strconv"
+	"strings"
+)
 
 // Int returns v as an int64 when it holds a whole number (for Go mappers).
 func Int(v Value) (int64, bool) {
@@ -27,7 +30,7 @@ func Int(v Value) (int64, bool) {
 // Text returns the text of a string-like value, or "" (for Go mappers).
 func Text(v Value) string {
 	s, _ := text(v)
-	return s
+	return strings.Clone(s) // text views []byte in place; mappers may keep this
 }
 
 // Columns resolves column names to indexes for a Go mapper's Bind; a missing

@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"time"
 	"unicode/utf8"
+	"unsafe"
 
 	json "github.com/goccy/go-json"
 )
@@ -35,6 +36,8 @@ type Env struct {
 	Warnings int
 	// FirstWarning describes the first warning of the run.
 	FirstWarning string
+
+	scratch bytes.Buffer
 }
 
 // NewEnv returns an Env reading zone-less times in loc (UTC when nil).
@@ -94,7 +97,7 @@ func (e *Env) Append(dst []byte, v any, col *Column, to Kind, scale int) ([]byte
 	case KindFloat:
 		return e.appendFloat(dst, v, col)
 	case KindString:
-		return e.appendString(dst, v, col)
+		return e.appendString(dst, v, col, scale)
 	case KindBool:
 		return e.appendBool(dst, v, col)
 	case KindDate, KindDateTime, KindTime:
@@ -129,13 +132,18 @@ func (e *Env) appendAny(dst []byte, v any, col *Column) ([]byte, error) {
 	return dst, badValue(col, KindAny, v)
 }
 
+// view returns the bytes of b as a string without copying them.
+func view(b []byte) string { return unsafe.String(unsafe.SliceData(b), len(b)) }
+
 // text returns the text form of a string-like value.
+// The string of a []byte is a view, valid only while the row is: callers must
+// not keep it.
 func text(v any) (string, bool) {
 	switch x := v.(type) {
 	case string:
 		return x, true
 	case []byte:
-		return string(x), true
+		return view(x), true
 	case Decimal:
 		return string(x), true
 	}
@@ -342,17 +350,17 @@ func (e *Env) appendBool(dst []byte, v any, col *Column) ([]byte, error) {
 	return strconv.AppendBool(dst, b), nil
 }
 
-func (e *Env) appendString(dst []byte, v any, col *Column) ([]byte, error) {
+func (e *Env) appendString(dst []byte, v any, col *Column, scale int) ([]byte, error) {
 	switch x := v.(type) {
 	case string:
 		return e.appendQuoted(dst, x, col), nil
 	case []byte:
-		return e.appendQuoted(dst, string(x), col), nil
+		return e.appendQuoted(dst, view(x), col), nil
 	}
 	// A non-text value published as string: its natural JSON, quoted if bare.
 	var err error
 	start := len(dst)
-	dst, err = e.Append(dst, v, col, col.Kind, -1)
+	dst, err = e.Append(dst, v, col, col.Kind, scale)
 	if err != nil || (len(dst) > start && dst[start] == '"') {
 		return dst, err
 	}
@@ -479,7 +487,7 @@ func (e *Env) appendTime(dst []byte, v any, col *Column, to Kind) ([]byte, error
 		}
 		dst = t.AppendFormat(dst, "15:04:05.999999999")
 	default:
-		dst = t.UTC().AppendFormat(dst, time.RFC3339Nano)
+		dst = appendRFC3339(dst, t.UTC())
 	}
 	return append(dst, '"'), nil
 }
@@ -524,11 +532,17 @@ func (e *Env) appendJSON(dst []byte, v any, col *Column) ([]byte, error) {
 		e.warn(col, "invalid UTF-8 in JSON replaced by U+FFFD")
 		raw = []byte(string([]rune(string(raw))))
 	}
-	buf := bytes.NewBuffer(dst)
-	if err := json.Compact(buf, raw); err != nil {
+	if col.Kind == KindJSON {
+		// A JSON column: the server validated it, so only drop the whitespace.
+		return appendCompact(dst, raw), nil
+	}
+	// goccy's Compact writes the whole buffer again, so compact into a scratch
+	// buffer of the Env and append that.
+	e.scratch.Reset()
+	if err := json.Compact(&e.scratch, raw); err != nil {
 		return dst, fmt.Errorf("column %q: invalid JSON: %w", col.Name, err)
 	}
-	return buf.Bytes(), nil
+	return append(dst, e.scratch.Bytes()...), nil
 }
 
 func appendBase64(dst []byte, v any, col *Column) ([]byte, error) {
@@ -568,4 +582,57 @@ func (e *Env) appendArray(dst []byte, v any, col *Column) ([]byte, error) {
 		}
 	}
 	return append(dst, ']'), nil
+}
+
+// appendCompact appends the JSON text raw without whitespace outside strings.
+func appendCompact(dst, raw []byte) []byte {
+	inString, escaped := false, false
+	start := 0
+	for i, c := range raw {
+		switch {
+		case inString:
+			switch {
+			case escaped:
+				escaped = false
+			case c == '\\':
+				escaped = true
+			case c == '"':
+				inString = false
+			}
+		case c == '"':
+			inString = true
+		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+			dst = append(dst, raw[start:i]...)
+			start = i + 1
+		}
+	}
+	return append(dst, raw[start:]...)
+}
+
+// appendRFC3339 appends t (UTC) as 2006-01-02T15:04:05[.fraction]Z with the
+// fraction's trailing zeros removed, like time.RFC3339Nano, without its cost.
+func appendRFC3339(dst []byte, t time.Time) []byte {
+	year, month, day := t.Date()
+	hour, min, sec := t.Clock()
+	if year < 0 || year > 9999 {
+		return t.AppendFormat(dst, time.RFC3339Nano)
+	}
+	dst = append(dst, byte('0'+year/1000), byte('0'+year/100%10), byte('0'+year/10%10), byte('0'+year%10), '-',
+		byte('0'+int(month)/10), byte('0'+int(month)%10), '-', byte('0'+day/10), byte('0'+day%10), 'T',
+		byte('0'+hour/10), byte('0'+hour%10), ':', byte('0'+min/10), byte('0'+min%10), ':',
+		byte('0'+sec/10), byte('0'+sec%10))
+	if ns := t.Nanosecond(); ns != 0 {
+		var frac [10]byte
+		frac[0] = '.'
+		for i := 9; i >= 1; i-- {
+			frac[i] = byte('0' + ns%10)
+			ns /= 10
+		}
+		n := 10
+		for frac[n-1] == '0' {
+			n--
+		}
+		dst = append(dst, frac[:n]...)
+	}
+	return append(dst, 'Z')
 }

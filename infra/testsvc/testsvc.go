@@ -28,3 +28,16 @@ func Env(key, def string) string {
 	}
 	return def
 }
+
+// Heavy marks a long data-volume test (millions of rows, gigabytes). Under the
+// race detector, which slows it tenfold, it is skipped: `make test` runs these
+// tests in a second pass without -race (go test -run Heavy).
+func Heavy(t testing.TB) {
+	t.Helper()
+	if RaceEnabled {
+		t.Skip("heavy test: run without -race (make test runs it in its second pass)")
+	}
+	if testing.Short() {
+		t.Skip("heavy test: skipped in -short mode")
+	}
+}

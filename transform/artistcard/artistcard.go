@@ -33,7 +33,6 @@ type Card struct {
 type Mapper struct {
 	urlPrefix string
 	idx       []int
-	buf       []byte
 }
 
 // New is the factory: options.url_prefix is put before each card's slug.
