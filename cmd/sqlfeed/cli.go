@@ -30,7 +30,7 @@ const (
 
 const usage = `usage:
   sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
-  sqlfeed validate [--config FILE] [--db DSN]                                   check config (and queries, with --db)
+  sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
 
 Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://public
@@ -40,6 +40,7 @@ Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://
 // options are the flags shared by the subcommands.
 type options struct {
 	config, db, to string
+	template       string // validate: SAM template whose schedules must match the feeds
 	dbSet          bool
 	json           bool
 }
@@ -66,6 +67,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", envOr("SQLFEED_DB", "sqlite://testdata/chinook.db"), "database DSN")
 	fs.StringVar(&o.to, "to", envOr("SQLFEED_TO", "file://public"), "destination URL")
 	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
+	if cmd == "validate" {
+		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
+	}
 	names, err := parseInterleaved(fs, rest)
 	if err != nil {
 		return exitUsage
@@ -222,6 +226,12 @@ func (c *cli) validate(ctx context.Context, o options) int {
 	cfg, err := config.Load(o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
+	}
+	if o.template != "" {
+		if err := checkTemplate(cfg, o.template); err != nil {
+			return c.fail(exitUsage, err)
+		}
+		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions; security checks pass\n", o.template)
 	}
 	if !o.dbSet {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
