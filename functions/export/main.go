@@ -9,6 +9,7 @@ import (
 	"encoding/json"
 	"log/slog"
 	"os"
+	"time"
 	_ "time/tzdata" // feed time zones without a system zoneinfo
 
 	"github.com/aws/aws-lambda-go/lambda"
@@ -33,6 +34,10 @@ func main() {
 		})
 		return
 	}
-	app.Warm(ctx)
+	// Bounded, so an unreachable database cannot use up Lambda's init time;
+	// the first invocation then reports the error.
+	warm, cancel := context.WithTimeout(ctx, 5*time.Second)
+	app.Warm(warm)
+	cancel()
 	lambda.Start(app.Handle)
 }
