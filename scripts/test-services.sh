@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # Makes sure the servers the tests talk to are up: MariaDB and PostgreSQL
-# (installed from Debian's packages if missing, started if stopped).
+# (installed from Debian's packages if missing, started if stopped), and that the
+# tools the S3 tests start are installed: the pinned MinIO (scripts/minio.sh;
+# each test starts its own server) and the AWS CLI v2 at /usr/bin/aws.
 set -euo pipefail
 
 need_apt_update=1
@@ -36,3 +38,15 @@ psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 || \
   psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 || true
 
 echo "test-services: MariaDB and PostgreSQL are up"
+
+# MinIO: built once into a cache outside the repo; tests start it themselves.
+minio_bin="$(bash "$(dirname "$0")/minio.sh")"
+echo "test-services: MinIO at $minio_bin"
+
+# AWS CLI v2 (Debian's awscli package) for the anonymous-consumer test; the `aws`
+# found first on PATH may be v1.
+[ -x /usr/bin/aws ] || apt_install awscli
+echo "test-services: $(/usr/bin/aws --version 2>&1 | head -1)"
+# curl (anonymous GETs) and GNU time (peak RSS of the 1 GiB publish).
+command -v curl >/dev/null || apt_install curl
+[ -x /usr/bin/time ] || apt_install time

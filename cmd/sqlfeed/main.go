@@ -13,6 +13,7 @@ import (
 	_ "time/tzdata" // feed time zones without a system zoneinfo
 
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
+	_ "github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 

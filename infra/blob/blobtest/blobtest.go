@@ -4,6 +4,7 @@ package blobtest
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"errors"
 	"io"
 	"strings"
@@ -185,6 +186,76 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 		if _, err := s.Head(ctx, "f/versions/1.json"); !errors.Is(err, blob.ErrNotFound) {
 			t.Fatalf("deleted key still there: %v", err)
+		}
+	})
+	t.Run("CopyConditional", func(t *testing.T) {
+		s := newStore(t)
+		for _, k := range []string{"v/1.json", "v/2.json"} {
+			if _, err := s.Put(ctx, k, strings.NewReader(k), blob.WriteOptions{Meta: meta}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		a, err := s.Copy(ctx, "v/1.json", "latest.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
+		if err != nil {
+			t.Fatalf("copy to a free key with If-None-Match: %v", err)
+		}
+		if _, err := s.Copy(ctx, "v/2.json", "latest.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true}); !errors.Is(err, blob.ErrPrecondition) {
+			t.Fatalf("copy onto an existing key with If-None-Match: %v", err)
+		}
+		if _, err := s.Copy(ctx, "v/2.json", "latest.json", blob.WriteOptions{Meta: meta, IfMatch: `"stale"`}); !errors.Is(err, blob.ErrPrecondition) {
+			t.Fatalf("copy with a stale If-Match: %v", err)
+		}
+		assertBody(t, s, "latest.json", "v/1.json")
+		if _, err := s.Copy(ctx, "v/2.json", "latest.json", blob.WriteOptions{Meta: meta, IfMatch: a.ETag}); err != nil {
+			t.Fatalf("copy with the current If-Match: %v", err)
+		}
+		assertBody(t, s, "latest.json", "v/2.json")
+		if _, err := s.Copy(ctx, "v/missing.json", "x.json", blob.WriteOptions{}); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("copy of a missing key: %v", err)
+		}
+	})
+
+	t.Run("UploadManyParts", func(t *testing.T) {
+		// Bigger than a few S3 parts (5 MiB minimum), written in odd-sized chunks.
+		s := newStore(t)
+		u, err := s.NewUpload(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer u.Abort(ctx)
+		want := sha256.New()
+		w := io.MultiWriter(u, want)
+		chunk := make([]byte, 70001)
+		var n int64
+		for i := 0; n < 17<<20; i++ {
+			for j := range chunk {
+				chunk[j] = byte(i*31 + j)
+			}
+			w.Write(chunk)
+			n += int64(len(chunk))
+		}
+		a, err := u.Commit(ctx, "f/versions/big.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if a.Size != n {
+			t.Fatalf("size %d, want %d", a.Size, n)
+		}
+		r, got, err := s.Get(ctx, "f/versions/big.json")
+		if err != nil {
+			t.Fatal(err)
+		}
+		h := sha256.New()
+		m, _ := io.Copy(h, r)
+		r.Close()
+		if m != n || !bytes.Equal(h.Sum(nil), want.Sum(nil)) {
+			t.Fatalf("read back %d bytes with another sha256", m)
+		}
+		if got.CacheControl != meta.CacheControl || got.ContentEncoding != "gzip" || got.User["rows"] != "3" {
+			t.Fatalf("metadata not kept: %+v", got.Meta)
+		}
+		if l, _ := s.List(ctx, ""); len(l) != 1 {
+			t.Fatalf("after commit: %v", keys(l))
 		}
 	})
 }
