@@ -16,6 +16,7 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/exporters"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
+	_ "github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
 	"github.com/sqlfeed/sqlfeed/infra/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
