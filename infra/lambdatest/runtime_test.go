@@ -59,3 +59,17 @@ func TestHarnessInitTime(t *testing.T) {
 	ds := InitTimes(t, bin, 5, Options{})
 	t.Logf("echo init times: %v (median %v)", ds, ds[len(ds)/2])
 }
+
+func TestHarnessInitError(t *testing.T) {
+	bin := Build(t, "github.com/sqlfeed/sqlfeed/infra/lambdatest/internal/echo")
+	rt := Start(t, bin, Options{Env: []string{"ECHO_INIT_ERROR=no config"}})
+	if _, err := rt.WaitReady(10 * time.Second); err == nil {
+		t.Fatal("WaitReady succeeded for a function that failed its init")
+	}
+	if e := rt.InitError(); e == nil || e.ErrorMessage != "no config" || e.ErrorType != "InitFailed" {
+		t.Fatalf("init error %+v", e)
+	}
+	if _, err := rt.Invoke(context.Background(), []byte(`{}`)); err == nil {
+		t.Fatal("Invoke on an exited function succeeded")
+	}
+}
