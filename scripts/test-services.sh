@@ -23,19 +23,34 @@ wait_port() { # host port name
 # MariaDB
 if ! (exec 3<>/dev/tcp/127.0.0.1/3306) 2>/dev/null; then
   [ -x /usr/sbin/mariadbd ] || apt_install mariadb-server
-  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd
+  install -d -o mysql -g mysql /run/mysqld
+  start-stop-daemon --start --oknodo --background --exec /usr/sbin/mariadbd -- --user=mysql
 fi
 wait_port 127.0.0.1 3306 MariaDB
-mariadb -uroot -h127.0.0.1 -e 'CREATE DATABASE IF NOT EXISTS test' 2>/dev/null || mariadb -uroot -e 'CREATE DATABASE IF NOT EXISTS test'
+# Tests connect as root over TCP without a password (a fresh Debian install lets
+# root in through the socket only), create databases, and move 16 MiB BLOBs.
+mysql_root() { mariadb -uroot -h127.0.0.1 "$@" 2>/dev/null || mariadb -uroot "$@"; }
+mysql_root -e "CREATE USER IF NOT EXISTS 'root'@'127.0.0.1' IDENTIFIED VIA mysql_native_password USING PASSWORD('');
+  GRANT ALL ON *.* TO 'root'@'127.0.0.1' WITH GRANT OPTION;
+  CREATE DATABASE IF NOT EXISTS test;
+  SET GLOBAL max_allowed_packet = 67108864;"
 
 # PostgreSQL
+pg_version() { ls /etc/postgresql | sort -n | tail -1; }
 if ! (exec 3<>/dev/tcp/127.0.0.1/5432) 2>/dev/null; then
   ls /etc/postgresql >/dev/null 2>&1 || apt_install postgresql
-  pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -1)" main start
+  pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main start
 fi
 wait_port 127.0.0.1 5432 PostgreSQL
+# Tests connect as postgres over TCP without a password (trust on loopback only).
+if ! psql -h 127.0.0.1 -U postgres -d postgres -c 'select 1' >/dev/null 2>&1; then
+  hba="/etc/postgresql/$(pg_version)/main/pg_hba.conf"
+  sed -i '1i host all all 127.0.0.1/32 trust' "$hba"
+  pg_ctlcluster --skip-systemctl-redirect "$(pg_version)" main reload
+  sleep 1
+fi
 psql -h 127.0.0.1 -U postgres -d test -c 'select 1' >/dev/null 2>&1 || \
-  psql -h 127.0.0.1 -U postgres -c 'CREATE DATABASE test' >/dev/null 2>&1 || true
+  psql -h 127.0.0.1 -U postgres -d postgres -c 'CREATE DATABASE test' >/dev/null
 
 echo "test-services: MariaDB and PostgreSQL are up"
 

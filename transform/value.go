@@ -465,6 +465,10 @@ func (e *Env) appendTime(dst []byte, v any, col *Column, to Kind) ([]byte, error
 		if isZeroDate(s) {
 			return append(dst, "null"...), nil
 		}
+		if s == "infinity" || s == "-infinity" { // Postgres
+			e.warn(col, "%s published as null", s)
+			return append(dst, "null"...), nil
+		}
 		var z bool
 		if t, z, ok = e.parseTime(s); !ok {
 			return dst, badValue(col, to, v)
@@ -577,7 +581,12 @@ func (e *Env) appendArray(dst []byte, v any, col *Column) ([]byte, error) {
 			dst = append(dst, ',')
 		}
 		var err error
-		if dst, err = e.Append(dst, it, &elem, elem.Kind, -1); err != nil {
+		if sub, nested := it.([]any); nested { // multi-dimensional array
+			dst, err = e.appendArray(dst, sub, col)
+		} else {
+			dst, err = e.Append(dst, it, &elem, elem.Kind, -1)
+		}
+		if err != nil {
 			return dst, err
 		}
 	}

@@ -1,13 +1,45 @@
 // Package db opens the source databases (SQLite, MySQL/MariaDB, PostgreSQL)
 // through sqlx and streams query results as normalised rows (transform.Value),
 // each query in a read-only transaction with a consistent snapshot.
+//
+// A DB is meant to be opened once per process and reused across runs (Lambda
+// keeps it while the container is warm): the pool holds one connection by
+// default, every query checks its connection with a ping first, and a failure
+// before the first row (server restarted, connection killed while idle) is
+// retried on a fresh connection with a bounded backoff. A failure after rows
+// have flowed ends the cursor with an error.
+//
+// Per query:
+//   - MySQL/MariaDB: SET SESSION max_statement_time (MariaDB) or
+//     max_execution_time (MySQL) from the context deadline and a read-only
+//     session (so DDL is rejected too), then START TRANSACTION WITH CONSISTENT
+//     SNAPSHOT, READ ONLY. Rows stream over the text protocol. The session time
+//     zone is UTC, so TIMESTAMP columns are instants.
+//   - PostgreSQL (pgx): BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET
+//     LOCAL statement_timeout from the context deadline. Rows stream from the
+//     extended protocol.
+//   - SQLite: a read transaction on a file opened read-only.
+//
+// Types are decided from the driver's column types (CONTRACT §4). Engine
+// notes: MySQL TINYINT(1) is an integer (`type: bool` publishes true/false);
+// BIT publishes as a boolean, a wider BIT(n) needs `type: int`; MariaDB's JSON
+// is a LONGTEXT alias that the protocol reports as text, so it needs
+// `type: json` (MySQL's JSON is embedded by itself); SET publishes as its
+// text "a,b"; MySQL zero dates and Postgres ±infinity dates publish as null
+// (the latter counted as a warning); MySQL FLOAT and Postgres REAL are
+// float32 and publish their shortest float32 form (1.1); Postgres arrays of
+// built-in types publish as (nested) JSON arrays, arrays of user types as
+// their text; types pgx does not know (enums, domains) publish as text.
 package db
 
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"strings"
+	"sync"
+	"time"
 
 	"github.com/jmoiron/sqlx"
 
@@ -16,14 +48,21 @@ import (
 
 // dialect is what differs between engines.
 type dialect struct {
-	// open returns the driver name and driver DSN.
-	open func(d DSN) (driver, dsn string, err error)
-	// begin starts a read-only snapshot transaction on conn.
-	begin func(ctx context.Context, x *sqlx.DB) (*sqlx.Tx, error)
+	// open returns the pool (not yet connected) and the sqlx driver name.
+	open func(d DSN) (*sql.DB, string, error)
+	// begin starts a read-only snapshot transaction on conn; timeout > 0 is
+	// the server-side statement timeout.
+	begin func(ctx context.Context, db *DB, conn *sql.Conn, timeout time.Duration) error
+	// end ends the transaction begun by begin.
+	end string
 	// column maps a driver column type to a transform.Column.
 	column func(ct *sql.ColumnType) transform.Column
-	// normalize turns a scanned driver value into a transform.Value (may be nil func).
+	// normalize turns a non-nil scanned driver value into a transform.Value
+	// (may be nil: values are already normalised).
 	normalize func(col *transform.Column, v any) (transform.Value, error)
+	// transient reports whether err is a connection failure worth a retry on a
+	// new connection (may be nil).
+	transient func(err error) bool
 }
 
 var dialects = map[string]*dialect{}
@@ -32,6 +71,33 @@ var dialects = map[string]*dialect{}
 type Options struct {
 	// MaxConns is the pool size; 0 means 1 (Lambda: one connection per container).
 	MaxConns int
+	// Retries is how many times a query that failed before its first row
+	// because of a connection failure is tried again on a new connection;
+	// 0 means 3, negative means never.
+	Retries int
+	// Backoff is the wait before the first retry, doubled for each next one
+	// up to MaxBackoff; 0 means 200ms.
+	Backoff time.Duration
+	// MaxBackoff caps the wait between retries; 0 means 2s.
+	MaxBackoff time.Duration
+}
+
+func (o Options) withDefaults() Options {
+	if o.MaxConns <= 0 {
+		o.MaxConns = 1
+	}
+	if o.Retries == 0 {
+		o.Retries = 3
+	} else if o.Retries < 0 {
+		o.Retries = 0
+	}
+	if o.Backoff <= 0 {
+		o.Backoff = 200 * time.Millisecond
+	}
+	if o.MaxBackoff <= 0 {
+		o.MaxBackoff = 2 * time.Second
+	}
+	return o
 }
 
 // DB is an open source database.
@@ -40,6 +106,10 @@ type DB struct {
 	DSN    DSN
 	d      *dialect
 	engine string
+	opt    Options
+
+	mu     sync.Mutex
+	flavor string // server flavour, detected on first use ("mariadb", "mysql")
 }
 
 // Open opens (but does not yet use) the database named by dsn.
@@ -52,21 +122,14 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	if !ok {
 		return nil, fmt.Errorf("database %s: engine %s is not built in", d, d.Engine)
 	}
-	driver, driverDSN, err := dl.open(d)
-	if err != nil {
-		return nil, fmt.Errorf("database %s: %w", d, err)
-	}
-	x, err := sqlx.Open(driver, driverDSN)
+	sdb, driverName, err := dl.open(d)
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %s", d, redactErr(err, d))
 	}
-	n := opt.MaxConns
-	if n <= 0 {
-		n = 1
-	}
-	x.SetMaxOpenConns(n)
-	x.SetMaxIdleConns(n)
-	return &DB{X: x, DSN: d, d: dl, engine: d.Engine}, nil
+	opt = opt.withDefaults()
+	sdb.SetMaxOpenConns(opt.MaxConns)
+	sdb.SetMaxIdleConns(opt.MaxConns)
+	return &DB{X: sqlx.NewDb(sdb, driverName), DSN: d, d: dl, engine: d.Engine, opt: opt}, nil
 }
 
 // Engine returns "sqlite", "mysql" or "postgres".
@@ -78,10 +141,30 @@ func (db *DB) Close() error { return db.X.Close() }
 // Ping checks the connection.
 func (db *DB) Ping(ctx context.Context) error {
 	if err := db.X.PingContext(ctx); err != nil {
-		return fmt.Errorf("database %s: %s", db.DSN, redactErr(err, db.DSN))
+		return db.errorf("ping", err)
 	}
 	return nil
 }
+
+// errorf wraps err with what was done and the (redacted) DSN, which names
+// host and port but never the password.
+func (db *DB) errorf(what string, err error) error {
+	return &Error{Op: what, DSN: db.DSN.String(), Msg: redactErr(err, db.DSN), err: err}
+}
+
+// Error is a database failure; its text names the operation and the database
+// (host:port, no password).
+type Error struct {
+	Op  string
+	DSN string
+	Msg string
+	err error
+}
+
+func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
+
+// Unwrap returns the driver's error.
+func (e *Error) Unwrap() error { return e.err }
 
 // redactErr returns the error text with any password of d removed.
 func redactErr(err error, d DSN) string {
@@ -94,104 +177,19 @@ func redactErr(err error, d DSN) string {
 	return msg
 }
 
-// Cursor streams the rows of one query inside its read-only transaction.
-type Cursor struct {
-	db   *DB
-	tx   *sqlx.Tx
-	rows *sqlx.Rows
-	cols []transform.Column
-	raw  []any
-	ptrs []any
-	row  []transform.Value
-	err  error
-}
-
-// Query runs query in a read-only snapshot transaction and returns a cursor
-// over its rows. The caller must Close the cursor.
-func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
-	tx, err := db.d.begin(ctx, db.X)
-	if err != nil {
-		return nil, fmt.Errorf("begin read-only transaction on %s: %s", db.DSN, redactErr(err, db.DSN))
-	}
-	rows, err := tx.QueryxContext(ctx, query)
-	if err != nil {
-		tx.Rollback()
-		return nil, fmt.Errorf("query: %s", redactErr(err, db.DSN))
-	}
-	cts, err := rows.ColumnTypes()
-	if err != nil {
-		rows.Close()
-		tx.Rollback()
-		return nil, fmt.Errorf("query columns: %w", err)
-	}
-	c := &Cursor{db: db, tx: tx, rows: rows}
-	c.cols = make([]transform.Column, len(cts))
-	for i, ct := range cts {
-		c.cols[i] = db.d.column(ct)
-	}
-	c.raw = make([]any, len(cts))
-	c.ptrs = make([]any, len(cts))
-	for i := range c.raw {
-		c.ptrs[i] = &c.raw[i]
-	}
-	c.row = make([]transform.Value, len(cts))
-	return c, nil
-}
-
-// Columns returns the result columns.
-func (c *Cursor) Columns() []transform.Column { return c.cols }
-
-// Next advances to the next row; it returns false at the end or on error (see Err).
-func (c *Cursor) Next() bool {
-	if c.err != nil || !c.rows.Next() {
-		return false
-	}
-	if err := c.rows.Scan(c.ptrs...); err != nil {
-		c.err = fmt.Errorf("scan: %w", err)
-		return false
-	}
-	for i, v := range c.raw {
-		if c.db.d.normalize != nil && v != nil {
-			nv, err := c.db.d.normalize(&c.cols[i], v)
-			if err != nil {
-				c.err = fmt.Errorf("column %q: %w", c.cols[i].Name, err)
-				return false
-			}
-			v = nv
-		}
-		c.row[i] = v
-	}
-	return true
-}
-
-// Row returns the current row; it is valid until the next call to Next.
-func (c *Cursor) Row() []transform.Value { return c.row }
-
-// Err returns the error that ended the iteration, if any.
-func (c *Cursor) Err() error {
-	if c.err != nil {
-		return c.err
-	}
-	if err := c.rows.Err(); err != nil {
-		return fmt.Errorf("read rows: %s", redactErr(err, c.db.DSN))
-	}
-	return nil
-}
-
-// Close ends the query and its transaction (rolled back: it only read).
-func (c *Cursor) Close() error {
-	err := c.rows.Close()
-	if rerr := c.tx.Rollback(); err == nil && rerr != nil && rerr != sql.ErrTxDone {
-		err = rerr
-	}
-	return err
+// discard closes conn without returning it to the pool (its session state is
+// unknown: a transaction may still be open or the server went away).
+func discard(conn *sql.Conn) {
+	_ = conn.Raw(func(any) error { return driver.ErrBadConn })
+	_ = conn.Close()
 }
 
 // Describe returns the columns query would return, without reading any row: it
 // runs the query wrapped in a derived table with LIMIT 0.
 func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, error) {
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
-	c, err := db.Query(ctx, "SELECT * FROM ("+q+") sqlfeed_describe LIMIT 0")
+	// Newlines keep a trailing "-- comment" of the query from swallowing the rest.
+	c, err := db.Query(ctx, "SELECT * FROM (\n"+q+"\n) sqlfeed_describe LIMIT 0")
 	if err != nil {
 		return nil, err
 	}

@@ -2,6 +2,7 @@ package db
 
 import (
 	"fmt"
+	"net"
 	"net/url"
 	"strings"
 )
@@ -19,7 +20,8 @@ type DSN struct {
 func ParseDSN(raw string) (DSN, error) {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
-		return DSN{}, fmt.Errorf("database %q: want mysql://, postgres:// or sqlite://", Redact(raw))
+		// Not a URL: Redact cannot find the password, so show none of it.
+		return DSN{}, fmt.Errorf("database DSN is not a URL: want mysql://, postgres:// or sqlite://")
 	}
 	switch scheme {
 	case "sqlite", "sqlite3":
@@ -38,8 +40,15 @@ func ParseDSN(raw string) (DSN, error) {
 		if strings.HasPrefix(scheme, "postgres") {
 			engine = "postgres"
 		}
-		if u.Host == "" {
+		if u.Hostname() == "" {
 			return DSN{}, fmt.Errorf("database %q: missing host", Redact(raw))
+		}
+		if u.Port() == "" { // errors always name host:port
+			port := "3306"
+			if engine == "postgres" {
+				port = "5432"
+			}
+			u.Host = net.JoinHostPort(u.Hostname(), port)
 		}
 		return DSN{Engine: engine, URL: u}, nil
 	}

@@ -7,8 +7,8 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"time"
 
-	"github.com/jmoiron/sqlx"
 	_ "modernc.org/sqlite" // registers driver "sqlite"
 
 	"github.com/sqlfeed/sqlfeed/transform"
@@ -16,24 +16,27 @@ import (
 
 func init() {
 	dialects["sqlite"] = &dialect{
-		open: func(d DSN) (string, string, error) {
+		open: func(d DSN) (*sql.DB, string, error) {
 			if _, err := os.Stat(d.Path); err != nil {
-				return "", "", fmt.Errorf("sqlite file: %w", err)
+				return nil, "", fmt.Errorf("sqlite file: %w", err)
 			}
 			q, err := url.ParseQuery(d.URL.RawQuery)
 			if err != nil {
-				return "", "", err
+				return nil, "", err
 			}
 			// Read only: queries that try to write fail.
 			q.Set("mode", "ro")
 			q.Add("_pragma", "query_only(1)")
 			q.Add("_pragma", "busy_timeout(5000)")
-			return "sqlite", "file:" + d.Path + "?" + q.Encode(), nil
+			x, err := sql.Open("sqlite", "file:"+d.Path+"?"+q.Encode())
+			return x, "sqlite", err
 		},
-		begin: func(ctx context.Context, x *sqlx.DB) (*sqlx.Tx, error) {
+		begin: func(ctx context.Context, _ *DB, conn *sql.Conn, _ time.Duration) error {
 			// A read transaction sees one snapshot of the file.
-			return x.BeginTxx(ctx, &sql.TxOptions{ReadOnly: true})
+			_, err := conn.ExecContext(ctx, "BEGIN")
+			return err
 		},
+		end:    "ROLLBACK",
 		column: sqliteColumn,
 	}
 }
