@@ -56,7 +56,8 @@ func anonymousGet(t *testing.T, url string) (int, string) {
 
 // Acceptance 1 and 2 on MinIO: each event through the real bootstrap; feeds
 // readable anonymously; a duplicate publishes once; the bad event writes
-// nothing. (The source is the SQLite demo until the MariaDB harness is on main.)
+// nothing. (The source is the SQLite demo here; services_mariadb_test.go runs the
+// same path from MariaDB.)
 func TestEventsToMinIO(t *testing.T) {
 	m := testsvc.StartMinIO(t)
 	rt := start(t, append(minioEnv(m), "SQLFEED_DB="+chinookDSN(t), "SQLFEED_FEEDS=tracks,genres")...)

@@ -5,7 +5,6 @@
 package lambdatest
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,6 +13,7 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
+	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -69,7 +69,9 @@ type Runtime struct {
 	exitErr   error
 	seq       int
 
-	stdout, stderr lockedBuffer
+	// stdout and stderr are files, not pipes: what the function wrote before
+	// answering an invocation is in them when Invoke returns.
+	stdout, stderr string
 	timeout        time.Duration
 }
 
@@ -122,8 +124,19 @@ func Start(t testing.TB, bootstrap string, opt Options) *Runtime {
 		"LAMBDA_TASK_ROOT=" + dir,
 		"AWS_REGION=us-east-1",
 	}, opt.Env...)
-	cmd.Stdout = &r.stdout
-	cmd.Stderr = &r.stderr
+	logs := t.TempDir()
+	r.stdout, r.stderr = filepath.Join(logs, "stdout"), filepath.Join(logs, "stderr")
+	for _, out := range []struct {
+		path string
+		to   *io.Writer
+	}{{r.stdout, &cmd.Stdout}, {r.stderr, &cmd.Stderr}} {
+		f, err := os.Create(out.path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { f.Close() })
+		*out.to = f
+	}
 	r.cmd = cmd
 	r.started = time.Now()
 	if err := cmd.Start(); err != nil {
@@ -167,9 +180,9 @@ func (r *Runtime) WaitReady(timeout time.Duration) (time.Duration, error) {
 		defer r.mu.Unlock()
 		return r.firstNext.Sub(r.started), nil
 	case <-r.exited:
-		return 0, fmt.Errorf("bootstrap exited during init: %v (init error %+v); stderr:\n%s", r.exitErr, r.initErr, r.stderr.String())
+		return 0, fmt.Errorf("bootstrap exited during init: %v (init error %+v); stderr:\n%s", r.exitErr, r.initErr, r.Stderr())
 	case <-time.After(timeout):
-		return 0, fmt.Errorf("bootstrap sent no /next within %v; stderr:\n%s", timeout, r.stderr.String())
+		return 0, fmt.Errorf("bootstrap sent no /next within %v; stderr:\n%s", timeout, r.Stderr())
 	}
 }
 
@@ -183,7 +196,7 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	select {
 	case r.queue <- inv:
 	case <-r.exited:
-		return Result{}, fmt.Errorf("bootstrap exited: %v; stderr:\n%s", r.exitErr, r.stderr.String())
+		return Result{}, fmt.Errorf("bootstrap exited: %v; stderr:\n%s", r.exitErr, r.Stderr())
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
@@ -191,17 +204,22 @@ func (r *Runtime) Invoke(ctx context.Context, payload []byte) (Result, error) {
 	case res := <-inv.done:
 		return res, nil
 	case <-r.exited:
-		return Result{}, fmt.Errorf("bootstrap exited during invocation %s: %v; stderr:\n%s", id, r.exitErr, r.stderr.String())
+		return Result{}, fmt.Errorf("bootstrap exited during invocation %s: %v; stderr:\n%s", id, r.exitErr, r.Stderr())
 	case <-ctx.Done():
 		return Result{}, ctx.Err()
 	}
 }
 
 // Stdout returns what the function printed on stdout (EMF metric lines).
-func (r *Runtime) Stdout() string { return r.stdout.String() }
+func (r *Runtime) Stdout() string { return readFile(r.stdout) }
 
 // Stderr returns what the function printed on stderr (its logs).
-func (r *Runtime) Stderr() string { return r.stderr.String() }
+func (r *Runtime) Stderr() string { return readFile(r.stderr) }
+
+func readFile(path string) string {
+	b, _ := os.ReadFile(path)
+	return string(b)
+}
 
 // InitError returns the error posted to /runtime/init/error, if any.
 func (r *Runtime) InitError() *ErrorBody {
@@ -291,22 +309,4 @@ func (r *Runtime) initError(w http.ResponseWriter, req *http.Request) {
 	r.mu.Unlock()
 	w.WriteHeader(http.StatusAccepted)
 	io.WriteString(w, `{"status":"OK"}`)
-}
-
-// lockedBuffer is a bytes.Buffer safe for the process's writes and the test's reads.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
 }
