@@ -84,7 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return c.validate(ctx, o)
 	case "list":
-		return c.list(o)
+		return c.list(ctx, o)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -139,7 +139,7 @@ func (c *cli) fail(code int, err error) int {
 }
 
 func (c *cli) run(ctx context.Context, o options, feeds []string) int {
-	cfg, err := config.Load(o.config)
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -148,7 +148,7 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 			return c.fail(exitUsage, fmt.Errorf("unknown feed %q (see sqlfeed list)", name))
 		}
 	}
-	source, err := db.Open(ctx, o.db, db.Options{})
+	source, err := openDB(ctx, o.db)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -223,7 +223,7 @@ func humanBytes(n int64) string {
 // validate checks the config and, with a database, every feed's query and
 // mapped columns without reading rows. It writes nothing.
 func (c *cli) validate(ctx context.Context, o options) int {
-	cfg, err := config.Load(o.config)
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -237,7 +237,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
 		return exitOK
 	}
-	source, err := db.Open(ctx, o.db, db.Options{})
+	source, err := openDB(ctx, o.db)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -269,8 +269,8 @@ func checkFeed(ctx context.Context, source *db.DB, f *config.Feed) error {
 	return err
 }
 
-func (c *cli) list(o options) int {
-	cfg, err := config.Load(o.config)
+func (c *cli) list(ctx context.Context, o options) int {
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
