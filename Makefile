@@ -29,3 +29,6 @@ run:
 
 chinook-db:
 	$(GO) run ./testdata/mkchinook testdata/chinook/Chinook_Sqlite.sql testdata/chinook.db
+
+# ---- Lambda functions and SAM (owned by issue 6; see lambda.mk) ----
+include lambda.mk

@@ -30,7 +30,7 @@ const (
 
 const usage = `usage:
   sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
-  sqlfeed validate [--config FILE] [--db DSN]                                   check config (and queries, with --db)
+  sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
 
 Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://public
@@ -40,6 +40,7 @@ Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://
 // options are the flags shared by the subcommands.
 type options struct {
 	config, db, to string
+	template       string // validate: SAM template whose schedules must match the feeds
 	dbSet          bool
 	json           bool
 }
@@ -70,6 +71,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", envOr("SQLFEED_DB", "sqlite://testdata/chinook.db"), "database DSN")
 	fs.StringVar(&o.to, "to", envOr("SQLFEED_TO", "file://public"), "destination URL")
 	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
+	if cmd == "validate" {
+		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
+	}
 	names, err := parseInterleaved(fs, rest)
 	if err != nil {
 		return exitUsage
@@ -84,7 +88,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case "validate":
 		return c.validate(ctx, o)
 	case "list":
-		return c.list(o)
+		return c.list(ctx, o)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -139,7 +143,7 @@ func (c *cli) fail(code int, err error) int {
 }
 
 func (c *cli) run(ctx context.Context, o options, feeds []string) int {
-	cfg, err := config.Load(o.config)
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
@@ -148,7 +152,7 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 			return c.fail(exitUsage, fmt.Errorf("unknown feed %q (see sqlfeed list)", name))
 		}
 	}
-	source, err := db.Open(ctx, o.db, db.Options{})
+	source, err := openDB(ctx, o.db)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -226,15 +230,21 @@ func humanBytes(n int64) string {
 // validate checks the config and, with a database, every feed's query and
 // mapped columns without reading rows. It writes nothing.
 func (c *cli) validate(ctx context.Context, o options) int {
-	cfg, err := config.Load(o.config)
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
+	}
+	if o.template != "" {
+		if err := checkTemplate(cfg, o.template); err != nil {
+			return c.fail(exitUsage, err)
+		}
+		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions; security checks pass\n", o.template)
 	}
 	if !o.dbSet {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
 		return exitOK
 	}
-	source, err := db.Open(ctx, o.db, db.Options{})
+	source, err := openDB(ctx, o.db)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -266,8 +276,8 @@ func checkFeed(ctx context.Context, source *db.DB, f *config.Feed) error {
 	return err
 }
 
-func (c *cli) list(o options) int {
-	cfg, err := config.Load(o.config)
+func (c *cli) list(ctx context.Context, o options) int {
+	cfg, err := loadConfig(ctx, o.config)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}

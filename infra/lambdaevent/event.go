@@ -1,0 +1,157 @@
+// Package lambdaevent parses what the export function is invoked with
+// (CONTRACT §6): a classic CloudWatch/EventBridge "Scheduled Event", or a direct
+// input {"feeds": [...], "scheduled_time": "..."} such as EventBridge Scheduler
+// sends with <aws.scheduler.scheduled-time>. Anything else is a bad request.
+package lambdaevent
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+)
+
+// Kinds of invocation.
+const (
+	KindScheduled = "scheduled-event" // classic Scheduled Event
+	KindDirect    = "direct"          // {"feeds", "scheduled_time"}
+)
+
+// Request is a parsed invocation.
+type Request struct {
+	Kind string
+	// Feeds to run; empty means every feed of the config.
+	Feeds []string
+	// ScheduledTime names the version; a retried or duplicated event carries the same one.
+	ScheduledTime time.Time
+	// ID is the event id of a Scheduled Event.
+	ID string
+}
+
+// BadRequest is the error for an event that is neither form.
+type BadRequest struct{ Reason string }
+
+func (e *BadRequest) Error() string { return "bad request: " + e.Reason }
+
+// IsBadRequest reports whether err is (or wraps) a *BadRequest.
+func IsBadRequest(err error) bool {
+	var b *BadRequest
+	return errors.As(err, &b)
+}
+
+func bad(format string, a ...any) error { return &BadRequest{Reason: fmt.Sprintf(format, a...)} }
+
+var feedName = regexp.MustCompile(`^[a-z0-9-]+$`)
+
+// FeedsFromEnv splits SQLFEED_FEEDS ("tracks,albums" or spaces); empty means all.
+func FeedsFromEnv(v string) ([]string, error) {
+	var out []string
+	for _, f := range strings.FieldsFunc(v, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\t' }) {
+		if !feedName.MatchString(f) {
+			return nil, fmt.Errorf("SQLFEED_FEEDS: %q is not a feed name ([a-z0-9-]+)", f)
+		}
+		out = append(out, f)
+	}
+	return dedup(out), nil
+}
+
+func dedup(in []string) []string {
+	seen := map[string]bool{}
+	out := in[:0]
+	for _, f := range in {
+		if !seen[f] {
+			seen[f] = true
+			out = append(out, f)
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	return out
+}
+
+// direct is the direct-input form.
+type direct struct {
+	Feeds         *[]string `json:"feeds"`
+	ScheduledTime *string   `json:"scheduled_time"`
+}
+
+// Parse reads payload. scheduledFeeds are the feeds a Scheduled Event runs
+// (SQLFEED_FEEDS; nil = all); now is the clock for a direct input without
+// scheduled_time (a manual run). Errors are *BadRequest.
+func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Request, error) {
+	payload = bytes.TrimSpace(payload)
+	if len(payload) == 0 || payload[0] != '{' {
+		return Request{}, bad("the event is not a JSON object")
+	}
+	var keys map[string]json.RawMessage
+	if err := json.Unmarshal(payload, &keys); err != nil {
+		return Request{}, bad("the event is not valid JSON: %v", err)
+	}
+	if _, ok := keys["detail-type"]; ok {
+		return parseScheduled(payload, scheduledFeeds)
+	}
+	if len(keys) == 0 {
+		return Request{}, bad(`empty event: send a Scheduled Event or {"feeds": [...], "scheduled_time": "..."}`)
+	}
+	return parseDirect(payload, now)
+}
+
+func parseScheduled(payload []byte, feeds []string) (Request, error) {
+	var ev events.CloudWatchEvent
+	if err := json.Unmarshal(payload, &ev); err != nil {
+		return Request{}, bad("Scheduled Event: %v", err)
+	}
+	if ev.DetailType != "Scheduled Event" {
+		return Request{}, bad("detail-type %q: only \"Scheduled Event\" is handled", ev.DetailType)
+	}
+	if ev.Source != "aws.events" {
+		return Request{}, bad("Scheduled Event from source %q: want aws.events", ev.Source)
+	}
+	if ev.Time.IsZero() {
+		return Request{}, bad("Scheduled Event without time")
+	}
+	return Request{Kind: KindScheduled, Feeds: append([]string(nil), feeds...), ScheduledTime: ev.Time.UTC(), ID: ev.ID}, nil
+}
+
+func parseDirect(payload []byte, now func() time.Time) (Request, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var d direct
+	if err := dec.Decode(&d); err != nil {
+		return Request{}, bad(`want {"feeds": [...], "scheduled_time": "..."}: %v`, err)
+	}
+	if d.Feeds == nil && d.ScheduledTime == nil {
+		return Request{}, bad(`want {"feeds": [...], "scheduled_time": "..."}`)
+	}
+	r := Request{Kind: KindDirect}
+	if d.Feeds != nil {
+		for _, f := range *d.Feeds {
+			if !feedName.MatchString(f) {
+				return Request{}, bad("feed %q is not a feed name ([a-z0-9-]+)", f)
+			}
+		}
+		r.Feeds = dedup(append([]string(nil), *d.Feeds...))
+	}
+	if d.ScheduledTime == nil {
+		if now == nil {
+			now = time.Now
+		}
+		r.ScheduledTime = now().UTC().Truncate(time.Second)
+		return r, nil
+	}
+	t, err := time.Parse(time.RFC3339Nano, *d.ScheduledTime)
+	if err != nil {
+		return Request{}, bad("scheduled_time %q is not an RFC 3339 time", *d.ScheduledTime)
+	}
+	if t.Year() < 2000 || t.Year() > 9999 {
+		return Request{}, bad("scheduled_time %q is out of range", *d.ScheduledTime)
+	}
+	r.ScheduledTime = t.UTC()
+	return r, nil
+}

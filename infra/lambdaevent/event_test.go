@@ -1,0 +1,127 @@
+package lambdaevent
+
+import (
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"testing"
+	"time"
+)
+
+var fixed = func() time.Time { return time.Date(2026, 11, 22, 14, 3, 7, 500, time.UTC) }
+
+func readEvent(t testing.TB, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", "testdata", "events", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func TestParseTestdataEvents(t *testing.T) {
+	r, err := Parse(readEvent(t, "scheduled-event.json"), []string{"tracks"}, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := Request{Kind: KindScheduled, Feeds: []string{"tracks"}, ScheduledTime: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC), ID: "cdc73f9d-aea9-11e3-9d5a-835b769c0d9c"}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("scheduled: %+v\nwant %+v", r, want)
+	}
+	r, err = Parse(readEvent(t, "scheduler-input.json"), nil, fixed)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want = Request{Kind: KindDirect, Feeds: []string{"tracks", "albums"}, ScheduledTime: time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)}
+	if !reflect.DeepEqual(r, want) {
+		t.Errorf("direct: %+v\nwant %+v", r, want)
+	}
+	if _, err := Parse(readEvent(t, "bad-event.json"), nil, fixed); !IsBadRequest(err) {
+		t.Errorf("bad-event.json: err = %v, want a bad request", err)
+	}
+}
+
+func TestParse(t *testing.T) {
+	cases := []struct {
+		name, in string
+		feeds    []string
+		when     time.Time
+		bad      string
+	}{
+		{name: "direct all feeds", in: `{"scheduled_time":"2026-11-22T14:00:00.25+01:00"}`, when: time.Date(2026, 11, 22, 13, 0, 0, 250e6, time.UTC)},
+		{name: "direct manual run", in: `{"feeds":["genres","genres"]}`, feeds: []string{"genres"}, when: time.Date(2026, 11, 22, 14, 3, 7, 0, time.UTC)},
+		{name: "empty object", in: `{}`, bad: "empty event"},
+		{name: "array", in: `[1]`, bad: "not a JSON object"},
+		{name: "null", in: `null`, bad: "not a JSON object"},
+		{name: "nothing", in: ``, bad: "not a JSON object"},
+		{name: "truncated", in: `{"feeds":[`, bad: "not valid JSON"},
+		{name: "unknown key", in: `{"feed":["tracks"]}`, bad: "unknown field"},
+		{name: "bad feed name", in: `{"feeds":["../etc"]}`, bad: "not a feed name"},
+		{name: "feeds not array", in: `{"feeds":"tracks"}`, bad: "want"},
+		{name: "bad time", in: `{"feeds":["tracks"],"scheduled_time":"yesterday"}`, bad: "RFC 3339"},
+		{name: "other detail-type", in: `{"detail-type":"EC2 Instance State-change Notification","source":"aws.ec2","time":"2026-11-22T14:00:00Z"}`, bad: "detail-type"},
+		{name: "scheduled wrong source", in: `{"detail-type":"Scheduled Event","source":"custom","time":"2026-11-22T14:00:00Z"}`, bad: "source"},
+		{name: "scheduled no time", in: `{"detail-type":"Scheduled Event","source":"aws.events"}`, bad: "without time"},
+		{name: "scheduled bad time", in: `{"detail-type":"Scheduled Event","source":"aws.events","time":"soon"}`, bad: "Scheduled Event"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			r, err := Parse([]byte(tc.in), nil, fixed)
+			if tc.bad != "" {
+				if !IsBadRequest(err) || !strings.Contains(err.Error(), tc.bad) {
+					t.Fatalf("err = %v, want bad request with %q", err, tc.bad)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !reflect.DeepEqual(r.Feeds, tc.feeds) || !r.ScheduledTime.Equal(tc.when) || r.ScheduledTime.Location() != time.UTC {
+				t.Errorf("got %+v", r)
+			}
+		})
+	}
+}
+
+func TestFeedsFromEnv(t *testing.T) {
+	f, err := FeedsFromEnv(" tracks, albums,tracks ")
+	if err != nil || !reflect.DeepEqual(f, []string{"tracks", "albums"}) {
+		t.Errorf("got %v, %v", f, err)
+	}
+	if f, err := FeedsFromEnv(""); err != nil || f != nil {
+		t.Errorf("empty: %v, %v", f, err)
+	}
+	if _, err := FeedsFromEnv("Tracks"); err == nil {
+		t.Error("bad name accepted")
+	}
+}
+
+func FuzzParse(f *testing.F) {
+	for _, name := range []string{"scheduled-event.json", "scheduler-input.json", "bad-event.json"} {
+		f.Add(readEvent(f, name))
+	}
+	for _, s := range []string{`{}`, `{"feeds":[]}`, `{"scheduled_time":"2026-01-01T00:00:00Z"}`, `{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-22T14:00:00Z"}`, `[]`, `"x"`} {
+		f.Add([]byte(s))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) {
+		r, err := Parse(b, []string{"tracks"}, fixed)
+		if err != nil {
+			if !IsBadRequest(err) {
+				t.Fatalf("error is not a bad request: %v", err)
+			}
+			return
+		}
+		if r.Kind != KindScheduled && r.Kind != KindDirect {
+			t.Fatalf("kind %q", r.Kind)
+		}
+		if r.ScheduledTime.IsZero() || r.ScheduledTime.Location() != time.UTC {
+			t.Fatalf("time %v", r.ScheduledTime)
+		}
+		for _, f := range r.Feeds {
+			if !feedName.MatchString(f) {
+				t.Fatalf("feed %q", f)
+			}
+		}
+	})
+}

@@ -1,0 +1,123 @@
+package samtemplate
+
+import (
+	"os"
+	"os/exec"
+	"strings"
+	"testing"
+
+	"github.com/sqlfeed/sqlfeed/infra/config"
+	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
+)
+
+func readTemplate(t *testing.T) string {
+	t.Helper()
+	b, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(b)
+}
+
+func repoFeeds(t *testing.T) map[string]string {
+	t.Helper()
+	cfg, err := config.Load("../../sqlfeed.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	feeds := map[string]string{}
+	for _, f := range cfg.Feeds {
+		feeds[f.Name] = f.Schedule
+	}
+	return feeds
+}
+
+// The repository's template.yaml agrees with sqlfeed.yaml and keeps its security promises.
+func TestRepoTemplate(t *testing.T) {
+	tpl := readTemplate(t)
+	feeds := repoFeeds(t)
+	if err := CheckSchedules([]byte(tpl), feeds); err != nil {
+		t.Error(err)
+	}
+	if err := CheckSecurity([]byte(tpl)); err != nil {
+		t.Error(err)
+	}
+	s, err := Schedules([]byte(tpl))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(s) != len(feeds) {
+		t.Errorf("%d schedules for %d feeds", len(s), len(feeds))
+	}
+}
+
+// Each broken variant of the template is caught, with a message naming the problem.
+func TestTemplateMutations(t *testing.T) {
+	tpl := readTemplate(t)
+	feeds := repoFeeds(t)
+	cases := []struct{ name, old, new, want string }{
+		{"public list", "            Action: s3:GetObject\n", "            Action: [s3:GetObject, s3:ListBucket]\n", "may only s3:GetObject"},
+		{"public write", "            Action: s3:GetObject\n", "            Action: s3:PutObject\n", "may only s3:GetObject"},
+		{"whole bucket public", `Resource: !Sub "${FeedBucket.Arn}/${FeedPrefix}/*"` + "\n          - Sid: DenyInsecureTransport", `Resource: !Sub "${FeedBucket.Arn}/*"` + "\n          - Sid: DenyInsecureTransport", "only a key prefix"},
+		{"acls allowed", "        IgnorePublicAcls: true", "        IgnorePublicAcls: false", "IgnorePublicAcls"},
+		{"object writer", "ObjectOwnership: BucketOwnerEnforced", "ObjectOwnership: ObjectWriter", "BucketOwnerEnforced"},
+		{"no versioning", "        Status: Enabled\n      LifecycleConfiguration", "        Status: Suspended\n      LifecycleConfiguration", "versioning"},
+		{"cors put", "AllowedMethods: [GET, HEAD]", "AllowedMethods: [GET, HEAD, PUT]", "CORS allows PUT"},
+		{"no reserved concurrency", "      ReservedConcurrentExecutions: !Ref ReservedConcurrency\n", "", "ReservedConcurrentExecutions"},
+		{"no failure destination", "            Type: SQS\n", "            Type: SNS\n", "OnFailure"},
+		{"no errors alarm", "      MetricName: Errors\n", "      MetricName: Throttles\n", "Errors"},
+		{"wildcard iam", "Action: [s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload]", "Action: s3:*", `allows "s3:*"`},
+		{"no stale alarm", "Dimensions: [{Name: Feed, Value: genres}]", "Dimensions: [{Name: Feed, Value: genre}]", `"genres" has no staleness alarm`},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			if !strings.Contains(tpl, tc.old) {
+				t.Fatalf("template lacks %q", tc.old)
+			}
+			bad := strings.Replace(tpl, tc.old, tc.new, 1)
+			err := CheckSecurity([]byte(bad))
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+
+	sched := []struct{ name, old, new, want string }{
+		{"other expression", "ScheduleExpression: rate(1 hour)", "ScheduleExpression: rate(2 hours)", `feed "tracks": ExportFunction event TracksSchedule runs rate(2 hours), sqlfeed.yaml says rate(1 hour)`},
+		{"missing feed", `{"feeds": ["artists"]`, `{"feeds": ["painters"]`, `names feed "painters"`},
+		{"no time", `"feeds": ["albums"], "scheduled_time": "<aws.scheduler.scheduled-time>"`, `"feeds": ["albums"]`, "scheduled-time"},
+	}
+	for _, tc := range sched {
+		t.Run(tc.name, func(t *testing.T) {
+			bad := strings.Replace(tpl, tc.old, tc.new, 1)
+			if bad == tpl {
+				t.Fatalf("template lacks %q", tc.old)
+			}
+			err := CheckSchedules([]byte(bad), feeds)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
+	}
+	// A feed added to sqlfeed.yaml without a schedule.
+	more := map[string]string{"playlists": "rate(1 day)"}
+	for k, v := range feeds {
+		more[k] = v
+	}
+	if err := CheckSchedules([]byte(tpl), more); err == nil || !strings.Contains(err.Error(), `feed "playlists" (schedule rate(1 day)) has no schedule`) {
+		t.Fatalf("err = %v", err)
+	}
+}
+
+// cfn-lint (with the SAM translator) finds nothing in template.yaml.
+func TestCfnLint(t *testing.T) {
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		testsvc.Missing(t, "cfn-lint", err, `install it with "pip install cfn-lint"`)
+	}
+	out, err := exec.Command(bin, "../../template.yaml").CombinedOutput()
+	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
+		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
