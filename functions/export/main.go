@@ -35,6 +35,7 @@ func main() {
 		})
 		return
 	}
+	exporters.SetMemoryLimit(app.Store) // unless GOMEMLIMIT is set
 	// Bounded, so an unreachable database cannot use up Lambda's init time;
 	// the first invocation then reports the error.
 	warm, cancel := context.WithTimeout(ctx, 5*time.Second)
