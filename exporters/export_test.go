@@ -238,6 +238,14 @@ func TestNewVersionsAndRetention(t *testing.T) {
 	store, dir := fileStore(t)
 	r := &Runner{Config: parseConfig(t, counterFeed), DB: openDB(t, dsn), Store: store}
 	var published []string
+	// A version left by a run that died before its manifest write (older: swept)
+	// and one of a run still publishing (newer: left alone).
+	stale, inFlight := versionKey("items", "20200101T000000Z-abcdefabcdef"), versionKey("items", "20991231T000000Z-abcdefabcdef")
+	for _, k := range []string{stale, inFlight} {
+		if _, err := store.Put(context.Background(), k, strings.NewReader("[]"), blob.WriteOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
 	for i := range 4 {
 		if _, err := w.Exec("INSERT INTO items (label) VALUES (?)", strings.Repeat("x", i+1)); err != nil {
 			t.Fatal(err)
@@ -252,7 +260,7 @@ func TestNewVersionsAndRetention(t *testing.T) {
 	if m.Version != published[3] || len(m.Versions) != 2 || m.Versions[1].Version != published[2] {
 		t.Fatalf("manifest versions: %+v", m.Versions)
 	}
-	want := []string{versionKey("items", published[2]), versionKey("items", published[3])}
+	want := []string{versionKey("items", published[2]), versionKey("items", published[3]), inFlight}
 	if got := listKeys(t, store, "items/versions/"); strings.Join(got, ",") != strings.Join(want, ",") {
 		t.Fatalf("versions kept %v, want %v", got, want)
 	}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 
 	json "github.com/goccy/go-json"
@@ -93,9 +94,9 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, d document) (strin
 	// there first wins, and this run then puts latest.json back to its version.
 	info := VersionInfo{Version: version, GeneratedAt: r.now().UTC().Truncate(time.Second), Rows: d.rows, Bytes: d.bytes,
 		SHA256: d.sha256, ContentEncoding: encodingName(d.contentEncoding), Key: vkey}
-	var dropped []VersionInfo
+	var written *Manifest
 	for attempt := 1; ; attempt++ {
-		next, drop := nextManifest(cur, d, info)
+		next := nextManifest(cur, d, info)
 		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
 		if cur == nil {
 			opt.IfNoneMatch = true
@@ -109,7 +110,7 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, d document) (strin
 		}
 		_, err = r.Store.Put(ctx, manifestKey(feed), bytes.NewReader(body), opt)
 		if err == nil {
-			dropped = drop
+			written = next
 			break
 		}
 		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxManifestAttempts {
@@ -119,6 +120,12 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, d document) (strin
 		// Someone else published meanwhile: re-read and decide again.
 		if cur, etag, err = readManifest(ctx, r.Store, feed); err != nil {
 			return "", "", err
+		}
+		if createdVersion && cur != nil && cur.Version == version {
+			// Only this run created the version, so this manifest is its own
+			// write whose answer was lost (the retry then saw its new ETag).
+			written = cur
+			break
 		}
 		if status, ok := compare(cur, d, version); ok {
 			dropVersion(cur)
@@ -130,12 +137,34 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, d document) (strin
 	}
 
 	// 5. Retention, only after the new manifest is written.
-	for _, v := range dropped {
-		if err := r.Store.Delete(ctx, v.Key); err != nil {
-			r.log().Warn("retention", "feed", feed, "version", v.Version, "error", err.Error())
+	r.sweepVersions(ctx, written, d.at)
+	return StatusSuccess, version, nil
+}
+
+// sweepVersions deletes the version objects of m's feed that m does not name
+// and whose scheduled time is before at: those retention dropped, and any left
+// by an earlier run that died between writing its version and the manifest.
+// Newer unnamed versions may belong to a run still publishing and are left.
+func (r *Runner) sweepVersions(ctx context.Context, m *Manifest, at time.Time) {
+	objects, err := r.Store.List(ctx, m.Feed+"/versions/")
+	if err != nil {
+		r.log().Warn("retention: list versions", "feed", m.Feed, "error", err.Error())
+		return
+	}
+	named := map[string]bool{}
+	for _, v := range m.Versions {
+		named[v.Key] = true
+	}
+	for _, o := range objects {
+		version := strings.TrimSuffix(strings.TrimPrefix(o.Key, m.Feed+"/versions/"), ".json")
+		t, err := versionTime(version)
+		if named[o.Key] || err != nil || !t.Before(at) {
+			continue
+		}
+		if err := r.Store.Delete(ctx, o.Key); err != nil {
+			r.log().Warn("retention", "feed", m.Feed, "version", version, "error", err.Error())
 		}
 	}
-	return StatusSuccess, version, nil
 }
 
 // compare decides whether the document must not be published over cur:
@@ -174,9 +203,9 @@ func names(m *Manifest, version string) bool {
 	return false
 }
 
-// nextManifest returns the manifest naming info as the newest version and the
-// versions that retention drops from it.
-func nextManifest(cur *Manifest, d document, info VersionInfo) (*Manifest, []VersionInfo) {
+// nextManifest returns the manifest naming info as the newest version, with
+// at most keep_versions versions.
+func nextManifest(cur *Manifest, d document, info VersionInfo) *Manifest {
 	versions := []VersionInfo{info}
 	if cur != nil {
 		for _, v := range cur.Versions {
@@ -185,9 +214,7 @@ func nextManifest(cur *Manifest, d document, info VersionInfo) (*Manifest, []Ver
 			}
 		}
 	}
-	var dropped []VersionInfo
 	if keep := d.feed.KeepVersions; len(versions) > keep {
-		dropped = versions[keep:]
 		versions = versions[:keep]
 	}
 	feed := d.feed.Name
@@ -195,7 +222,7 @@ func nextManifest(cur *Manifest, d document, info VersionInfo) (*Manifest, []Ver
 		Feed: feed, Version: info.Version, GeneratedAt: info.GeneratedAt, Rows: info.Rows, Bytes: info.Bytes,
 		SHA256: info.SHA256, ContentType: d.contentType, ContentEncoding: info.ContentEncoding,
 		Schema: schemaKey(feed), Latest: latestKey(feed), Versions: versions,
-	}, dropped
+	}
 }
 
 // restoreLatest points latest.json back at the version the manifest names
