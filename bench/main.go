@@ -30,6 +30,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
 const (
@@ -140,7 +142,7 @@ func run(ctx context.Context, c config) error {
 	}
 	bin := c.MinIO
 	if bin == "" {
-		if bin, err = minioBinary(); err != nil {
+		if bin, err = testsvc.MinIOBinary(); err != nil {
 			return fmt.Errorf("MinIO binary: %w (scripts/minio.sh builds it)", err)
 		}
 	}
@@ -251,24 +253,4 @@ func moduleRoot() string {
 		return "."
 	}
 	return filepath.Dir(strings.TrimSpace(string(out)))
-}
-
-// minioBinary is $SQLFEED_MINIO or the one scripts/minio.sh caches.
-func minioBinary() (string, error) {
-	p := os.Getenv("SQLFEED_MINIO")
-	if p == "" {
-		cache := os.Getenv("SQLFEED_CACHE")
-		if cache == "" {
-			home, err := os.UserHomeDir()
-			if err != nil {
-				return "", err
-			}
-			cache = filepath.Join(home, ".cache", "sqlfeed")
-		}
-		p = filepath.Join(cache, "bin", "minio")
-	}
-	if _, err := os.Stat(p); err != nil {
-		return "", err
-	}
-	return p, nil
 }
