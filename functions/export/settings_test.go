@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"fmt"
-	"net"
 	"strings"
 	"testing"
 	"time"
@@ -105,12 +104,10 @@ func TestSecretNeverLogged(t *testing.T) {
 	ctx := context.Background()
 	const password = "Sup3r-Secr3t-Pa55w0rd"
 	// A port with nothing listening: the connection fails, and its error is reported.
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	port, err := testsvc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	port := l.Addr().(*net.TCPAddr).Port
-	l.Close()
 	secret := fmt.Sprintf(`{"engine":"postgres","host":"127.0.0.1","port":%d,"username":"feeder","password":%q,"dbname":"chinook"}`, port, password)
 	if _, err := secretsmanager.NewFromConfig(cfg).CreateSecret(ctx, &secretsmanager.CreateSecretInput{
 		Name: aws.String("sqlfeed/db"), SecretString: aws.String(secret)}); err != nil {

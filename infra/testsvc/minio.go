@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -77,9 +76,9 @@ func StartMinIO(t testing.TB) *MinIO {
 	if err != nil {
 		Missing(t, "MinIO", err, MinIOHow)
 	}
-	port, err := freePort()
+	port, err := FreePort()
 	if err != nil {
-		t.Fatalf("minio: free port: %v", err)
+		t.Fatalf("minio: %v", err)
 	}
 	m := &MinIO{
 		Bucket: "feeds", Prefix: "public", AccessKey: "sqlfeed-test", SecretKey: "sqlfeed-test-secret",
@@ -220,15 +219,6 @@ func (m *MinIO) waitReady(d time.Duration) error {
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
 
 func tail(s string, n int) string {
