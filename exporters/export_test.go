@@ -272,7 +272,7 @@ func TestNewVersionsAndRetention(t *testing.T) {
 	assertNoTemp(t, dir)
 }
 
-// TestStreamingMillionRows proves memory does not grow with rows: a generated
+// TestHeavyStreamingMillionRows proves memory does not grow with rows: a generated
 // 1,000,000-row table is exported while the Go heap is sampled.
 func TestHeavyStreamingMillionRows(t *testing.T) {
 	testsvc.Heavy(t)
