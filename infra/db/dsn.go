@@ -58,13 +58,16 @@ func ParseDSN(raw string) (DSN, error) {
 // String returns the DSN with its password redacted.
 func (d DSN) String() string { return Redact(d.URL.String()) }
 
-// Redact replaces the password of a URL-style DSN with "xxxxx".
+// Redact replaces the password of a URL-style DSN with "xxxxx". The user
+// information ends at the last '@' of the DSN, not of the authority, so a
+// password with an unescaped '/', '?' or '#' is hidden too (an '@' in a query
+// parameter may hide more than the password, never less).
 func Redact(raw string) string {
 	scheme, rest, ok := strings.Cut(raw, "://")
 	if !ok {
 		return raw
 	}
-	at := strings.LastIndex(strings.SplitN(rest, "/", 2)[0], "@")
+	at := strings.LastIndex(rest, "@")
 	if at < 0 {
 		return raw
 	}

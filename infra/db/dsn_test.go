@@ -39,6 +39,9 @@ func TestDSNErrorsHidePassword(t *testing.T) {
 		"postgres://u:Sup3rS3cret@h:5432/db?sslmode=bogus",
 		"mysql://u:Sup3rS3cret@h:3306/db?timeout=bogus",
 		"mysql//u:Sup3rS3cret@h/db",
+		"mysql://u:Sup3rS3cret/x@h/db",    // unescaped '/' in the password
+		"postgres://u:Sup3rS3cret?x@h/db", // unescaped '?'
+		"mysql://u:Sup3rS3cret#x@h/db",    // unescaped '#'
 	} {
 		_, err := Open(context.Background(), raw, Options{})
 		if err == nil {
@@ -57,6 +60,7 @@ func TestRedact(t *testing.T) {
 		"mysql://u@h/db":            "mysql://u@h/db",
 		"postgres://u:p:q@h/db?x=1": "postgres://u:xxxxx@h/db?x=1",
 		"sqlite://a@b.db":           "sqlite://a@b.db",
+		"mysql://u:p/q@h/db":        "mysql://u:xxxxx@h/db",
 	} {
 		if got := Redact(raw); got != want {
 			t.Errorf("Redact(%s) = %s, want %s", raw, got, want)
