@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -294,22 +295,17 @@ func TestWarmInvocationsShareOneConnection(t *testing.T) {
 // openFiles counts the process's open descriptors on path (Linux /proc).
 func openFiles(t *testing.T, pid int, path string) int {
 	t.Helper()
-	fds, err := os.ReadDir(filepath.Join("/proc", itoa(pid), "fd"))
+	fds, err := os.ReadDir(filepath.Join("/proc", strconv.Itoa(pid), "fd"))
 	if err != nil {
 		t.Skipf("no /proc: %v", err)
 	}
 	n := 0
 	for _, fd := range fds {
-		if p, err := os.Readlink(filepath.Join("/proc", itoa(pid), "fd", fd.Name())); err == nil && p == path {
+		if p, err := os.Readlink(filepath.Join("/proc", strconv.Itoa(pid), "fd", fd.Name())); err == nil && p == path {
 			n++
 		}
 	}
 	return n
-}
-
-func itoa(n int) string {
-	b, _ := json.Marshal(n)
-	return string(b)
 }
 
 // Acceptance 5: init time (process start → first /next), median of 10.
