@@ -66,7 +66,7 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 	}
 	var page bytes.Buffer
 	if err := indexPage.Execute(&page, c); err != nil {
-		return err
+		return fmt.Errorf("render index.html: %w", err)
 	}
 	if err := r.putIfChanged(ctx, "index.html", page.Bytes(), "text/html; charset=utf-8"); err != nil {
 		return fmt.Errorf("write index.html: %w", err)

@@ -241,7 +241,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 		return err
 	}
 	if err := m.Flush(enc); err != nil {
-		return err
+		return fmt.Errorf("after %d rows: flush mapper: %w", n, err)
 	}
 	if err := enc.Close(); err != nil {
 		return fmt.Errorf("upload: %w", err)
