@@ -106,11 +106,13 @@ func (o Options) withDefaults() Options {
 
 // DB is an open source database.
 type DB struct {
-	X      *sqlx.DB
-	DSN    DSN
-	d      *dialect
-	engine string
-	opt    Options
+	// X is the connection pool (size Options.MaxConns), for callers that need
+	// plain SQL outside the read-only snapshot queries (tests, bench).
+	X *sqlx.DB
+	// DSN is the parsed DSN; its String hides the password.
+	DSN DSN
+	d   *dialect
+	opt Options
 
 	mu     sync.Mutex
 	flavor string // server flavour, detected on first use ("mariadb", "mysql")
@@ -133,11 +135,11 @@ func Open(ctx context.Context, dsn string, opt Options) (*DB, error) {
 	opt = opt.withDefaults()
 	sdb.SetMaxOpenConns(opt.MaxConns)
 	sdb.SetMaxIdleConns(opt.MaxConns)
-	return &DB{X: sqlx.NewDb(sdb, driverName), DSN: d, d: dl, engine: d.Engine, opt: opt}, nil
+	return &DB{X: sqlx.NewDb(sdb, driverName), DSN: d, d: dl, opt: opt}, nil
 }
 
 // Engine returns "sqlite", "mysql" or "postgres".
-func (db *DB) Engine() string { return db.engine }
+func (db *DB) Engine() string { return db.DSN.Engine }
 
 // Close closes the pool.
 func (db *DB) Close() error { return db.X.Close() }
