@@ -63,6 +63,7 @@ type Runner struct {
 // UnknownFeedError is returned by Run for a requested feed that the config lacks.
 type UnknownFeedError struct{ Name string }
 
+// Error names the unknown feed.
 func (e *UnknownFeedError) Error() string { return fmt.Sprintf("unknown feed %q", e.Name) }
 
 // Run exports the requested feeds one after another and then updates the

@@ -128,6 +128,7 @@ type ColumnError struct {
 	Have             []string
 }
 
+// Error names the key, the missing column and the columns there are.
 func (e *ColumnError) Error() string {
 	msg := fmt.Sprintf("field %q names column %q, which the query does not return (columns: %s)",
 		e.Key, e.Column, strings.Join(e.Have, ", "))

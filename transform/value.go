@@ -62,6 +62,7 @@ type ValueError struct {
 	Value  string
 }
 
+// Error names the column, the value (shortened) and the kind it cannot be published as.
 func (e *ValueError) Error() string {
 	return fmt.Sprintf("column %q: cannot publish %s as %s", e.Column, e.Value, e.Kind)
 }

@@ -81,6 +81,7 @@ type Error struct {
 	Msg string
 }
 
+// Error returns "file:line: message".
 func (e *Error) Error() string { return e.Pos + ": " + e.Msg }
 
 // Load reads and checks the config file at path against the default mapper registry.

@@ -167,6 +167,7 @@ type Error struct {
 	err error
 }
 
+// Error returns "op on host:port: message" (never a password).
 func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
 
 // Unwrap returns the driver's error.

@@ -48,6 +48,7 @@ type App struct {
 // the Errors alarm see the whole outcome.
 type ResponseError struct{ Response exporters.Response }
 
+// Error returns the response JSON (the invocation's error text).
 func (e *ResponseError) Error() string {
 	b, err := json.Marshal(e.Response)
 	if err != nil {

@@ -36,6 +36,7 @@ type Request struct {
 // BadRequest is the error for an event that is neither form.
 type BadRequest struct{ Reason string }
 
+// Error returns "bad request: " and the reason.
 func (e *BadRequest) Error() string { return "bad request: " + e.Reason }
 
 // IsBadRequest reports whether err is (or wraps) a *BadRequest.

@@ -64,6 +64,7 @@ func NewSecretDSN(ref string, client func(ctx context.Context) (SecretsAPI, erro
 	return s, nil
 }
 
+// String returns the secretsmanager:// reference (never the secret).
 func (s *SecretDSN) String() string { return SecretScheme + s.ID }
 
 // Fetch reads the secret and returns the DSN it describes.

@@ -19,6 +19,7 @@ type Literal struct {
 // Fetch returns the value.
 func (l Literal) Fetch(context.Context) (string, error) { return l.Value, nil }
 
+// String names the value, or shows it with any DSN password redacted.
 func (l Literal) String() string {
 	if l.Name != "" {
 		return l.Name
@@ -38,6 +39,7 @@ func (f File) Fetch(context.Context) (string, error) {
 	return string(b), nil
 }
 
+// String returns the file's path.
 func (f File) String() string { return f.Path }
 
 // Config returns the source of the feeds config named by ref (SQLFEED_CONFIG):

@@ -35,4 +35,5 @@ func (p *SSMParameter) Fetch(ctx context.Context) (string, error) {
 	return *out.Parameter.Value, nil
 }
 
+// String returns the ssm: reference.
 func (p *SSMParameter) String() string { return "ssm:" + p.Name }
