@@ -1,7 +1,7 @@
 // Command sqlfeed exports database queries as versioned JSON feeds (CONTRACT §2):
 //
 //	sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]
-//	sqlfeed validate [--config FILE] [--db DSN]
+//	sqlfeed validate [--config FILE] [--db DSN] [--template FILE]
 //	sqlfeed list     [--config FILE] [--to URL]
 package main
 
