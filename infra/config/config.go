@@ -362,6 +362,10 @@ func (p *parser) group(n *yaml.Node) (*transform.GroupSpec, error) {
 	return g, err
 }
 
+// maxScale bounds a field's scale: DECIMAL's 65 digits (a negative scale
+// would silently mean "not set"; a huge one would build a huge number).
+const maxScale = 65
+
 // fields parses an ordered allowlist: `key: Column` or `key: {column, type, omit_null, scale}`.
 func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
 	var out []transform.FieldSpec
@@ -388,6 +392,9 @@ func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
 					return err
 				case "scale":
 					n, err := p.int(v)
+					if err == nil && (n < 0 || n > maxScale) {
+						err = p.errf(v, "field %q: scale must be from 0 to %d, got %d", fs.Key, maxScale, n)
+					}
 					fs.Scale = n
 					return err
 				}

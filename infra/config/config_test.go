@@ -53,6 +53,8 @@ func TestParseErrors(t *testing.T) {
 		{"unknown mapper", strings.Replace(base, "    fields:", "    mapper: nope\n    fields:", 1), `f.yaml:3: feed "a": mapper "nope" is not registered`},
 		{"duplicate feed", base + "  - name: a\n    query: SELECT 2\n    fields: {x: x}\n", `f.yaml:6: duplicate feed name "a" (first at f.yaml:3)`},
 		{"bad name", strings.Replace(base, "name: a", "name: A_b", 1), "name must match"},
+		{"negative scale", strings.Replace(base, "{x: x}", "{x: {column: x, type: decimal, scale: -2}}", 1), `f.yaml:5: field "x": scale must be from 0 to 65, got -2`},
+		{"huge scale", strings.Replace(base, "{x: x}", "{x: {column: x, type: decimal, scale: 1000000000}}", 1), `scale must be from 0 to 65`},
 		{"bad type", strings.Replace(base, "{x: x}", "{x: {column: x, type: money}}", 1), `f.yaml:5: unknown type "money"`},
 		{"bad format", base + "    format: xml\n", `format "xml"`},
 		{"bad schedule", base + "    schedule: every hour\n", "want rate(...) or cron(...)"},
