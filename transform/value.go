@@ -222,10 +222,14 @@ func (e *Env) appendDecimal(dst []byte, v any, col *Column, scale int) ([]byte, 
 			e.warn(col, "%v published as null", x)
 			return append(dst, "null"...), nil
 		}
-		if scale >= 0 {
-			return strconv.AppendFloat(dst, x, 'f', scale, 64), nil
+		if scale < 0 {
+			return strconv.AppendFloat(dst, x, 'f', -1, 64), nil
 		}
-		return strconv.AppendFloat(dst, x, 'f', -1, 64), nil
+		// The float's shortest text, then withScale below, as for an exact
+		// decimal: AppendFloat with a precision rounds the binary value half
+		// to even (2.5 → "2", 1.005 → "1.00"), which MySQL's and PostgreSQL's
+		// exact decimals do not (3, 1.01).
+		s = strconv.FormatFloat(x, 'f', -1, 64)
 	default:
 		t, ok := text(v)
 		if !ok {
