@@ -1,19 +1,24 @@
 // Command bench measures sqlfeed against the raw read limit of MariaDB/MySQL
-// and PostgreSQL and writes docs/benchmarks.md with a plot (make bench).
+// and PostgreSQL, and against a hand-written reference exporter, and writes
+// docs/benchmarks.md with a plot (make bench).
 //
 // For every row count (BENCH_ROWS, comma-separated; default 1000000) and
-// engine it loads the deterministic table bench_items once (LOAD DATA /
-// COPY), then runs, three times each and interleaved:
+// engine (BENCH_ENGINES) it loads the deterministic table bench_items once
+// (LOAD DATA / COPY), then runs, five times each (BENCH_RUNS) and
+// interleaved — raw read, sqlfeed → MinIO, reference, …, raw read, … —:
 //
 //	(a) raw read   the feed's query through the same driver, every column
 //	               scanned as sql.RawBytes and discarded (a child process);
-//	(b) folder     the built sqlfeed binary: sqlfeed run --to file://DIR;
-//	(c) MinIO      sqlfeed run --to s3://bench/… against a MinIO it starts;
-//	(d) MinIO gzip (c) with compress: gzip.
+//	(b) MinIO      sqlfeed run --to s3://bench/… against a MinIO it starts;
+//	(c) reference  bench/reference, what a user would write instead: a map
+//	               of strings per row, encoding/json, the SDK's uploader;
+//	(d) folder     the built sqlfeed binary: sqlfeed run --to file://DIR;
+//	(e) MinIO gzip (b) with compress: gzip.
 //
-// Every run is a child process: wall time from the parent, CPU time and peak
-// RSS from the kernel's accounting of the child (getrusage). The report gives
-// the medians.
+// BENCH_MODES restricts the modes. Every run is a child process: wall time
+// from the parent, CPU time and peak RSS from the kernel's accounting of the
+// child (getrusage). The report gives the medians and the spread (min–max),
+// and a CPU profile of one export to MinIO grouped by area (profile_test.go).
 package main
 
 import (
@@ -44,12 +49,15 @@ const (
 type config struct {
 	Sizes           []int64
 	Runs            int
-	MySQL, Postgres string // DSNs; empty: engine skipped
-	MinIO           string // MinIO server binary
-	MinIOData       string // parent of MinIO's data directory; empty: the temporary directory
-	Out             string // docs directory: benchmarks.md, benchmarks.png
-	Command         string // the command line quoted in the report
-	NoMicro         bool   // skip the Go micro-benchmarks (smoke test)
+	Modes           []string // measured modes, in their interleaving order
+	MySQL, Postgres string   // DSNs; empty: engine skipped
+	MinIO           string   // MinIO server binary
+	MinIOData       string   // parent of MinIO's data directory; empty: the temporary directory
+	Out             string   // docs directory: benchmarks.md, benchmarks.png
+	Command         string   // the command line quoted in the report
+	NoMicro         bool     // skip the Go micro-benchmarks (smoke test)
+	ProfileRows     int64    // rows of the profiled export; 0: no profile
+	Note            string   // a paragraph put at the top of the report
 	Logf            func(string, ...any)
 }
 
@@ -61,9 +69,13 @@ func main() {
 	defer stop()
 	c := config{Logf: func(f string, a ...any) { fmt.Fprintf(os.Stderr, "bench: "+f+"\n", a...) }}
 	rows := flag.String("rows", envOr("BENCH_ROWS", "1000000"), "row counts, comma-separated (BENCH_ROWS)")
-	flag.IntVar(&c.Runs, "runs", 3, "runs per measurement (the median is reported)")
+	runs := flag.String("runs", envOr("BENCH_RUNS", "5"), "runs per measurement, interleaved (BENCH_RUNS; the median is reported)")
+	engines := flag.String("engines", envOr("BENCH_ENGINES", "mariadb,postgres"), "engines measured, comma-separated: mariadb, postgres (BENCH_ENGINES)")
+	modeList := flag.String("modes", envOr("BENCH_MODES", strings.Join(modeKeys(allModes), ",")), "modes measured, comma-separated (BENCH_MODES)")
 	flag.StringVar(&c.MySQL, "mysql", envOr("BENCH_MYSQL", "mysql://root@127.0.0.1:3306/test"), "MariaDB/MySQL DSN (empty: skip)")
 	flag.StringVar(&c.Postgres, "postgres", envOr("BENCH_POSTGRES", "postgres://postgres@127.0.0.1:5432/test?sslmode=disable"), "PostgreSQL DSN (empty: skip)")
+	flag.StringVar(&c.Note, "note", os.Getenv("BENCH_NOTE"), "a paragraph put at the top of the report (BENCH_NOTE)")
+	flag.Int64Var(&c.ProfileRows, "profile-rows", 1000000, "rows of the profiled MariaDB export to MinIO (0: no profile)")
 	flag.StringVar(&c.MinIO, "minio", "", "MinIO binary (default $SQLFEED_MINIO or ~/.cache/sqlfeed/bin/minio)")
 	flag.StringVar(&c.MinIOData, "minio-data", envOr("BENCH_MINIO_DATA", defaultMinIOData()), "parent directory of MinIO's data (BENCH_MINIO_DATA)")
 	flag.StringVar(&c.Out, "out", "docs", "directory of benchmarks.md and benchmarks.png")
@@ -75,7 +87,25 @@ func main() {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(2)
 	}
+	if c.Runs, err = strconv.Atoi(*runs); err != nil || c.Runs < 1 {
+		fmt.Fprintf(os.Stderr, "bench: BENCH_RUNS: %q is not a positive count\n", *runs)
+		os.Exit(2)
+	}
+	if c.Modes, err = parseModes(*modeList); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
+	if err := restrictEngines(&c, *engines); err != nil {
+		fmt.Fprintln(os.Stderr, "bench:", err)
+		os.Exit(2)
+	}
 	c.Command = "make bench BENCH_ROWS=" + *rows
+	for _, kv := range [][3]string{{"BENCH_ENGINES", *engines, "mariadb,postgres"}, {"BENCH_RUNS", *runs, "5"},
+		{"BENCH_MODES", *modeList, strings.Join(modeKeys(allModes), ",")}} {
+		if kv[1] != kv[2] {
+			c.Command += " " + kv[0] + "=" + kv[1]
+		}
+	}
 	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
 		os.Exit(1)
@@ -99,6 +129,29 @@ func parseSizes(s string) ([]int64, error) {
 		out = append(out, n)
 	}
 	return out, nil
+}
+
+// restrictEngines empties the DSN of every engine not in list.
+func restrictEngines(c *config, list string) error {
+	keep := map[string]bool{}
+	for _, e := range strings.Split(list, ",") {
+		switch e = strings.ToLower(strings.TrimSpace(e)); e {
+		case "mariadb", "mysql":
+			keep["mysql"] = true
+		case "postgres", "postgresql":
+			keep["postgres"] = true
+		case "":
+		default:
+			return fmt.Errorf("BENCH_ENGINES: unknown engine %q (mariadb, postgres)", e)
+		}
+	}
+	if !keep["mysql"] {
+		c.MySQL = ""
+	}
+	if !keep["postgres"] {
+		c.Postgres = ""
+	}
+	return nil
 }
 
 // rawReadMain is the raw read child: args DSN QUERY; prints "rows bytes".
@@ -130,12 +183,17 @@ func run(ctx context.Context, c config) error {
 		return err
 	}
 	defer os.RemoveAll(work)
-	r := &runner{work: work, sqlfeed: filepath.Join(work, "sqlfeed")}
-	c.Logf("building sqlfeed")
-	build := exec.CommandContext(ctx, "go", "build", "-o", r.sqlfeed, "./cmd/sqlfeed")
-	build.Dir = moduleRoot()
-	if out, err := build.CombinedOutput(); err != nil {
-		return fmt.Errorf("go build ./cmd/sqlfeed: %w\n%s", err, out)
+	if len(c.Modes) == 0 {
+		c.Modes = allModes
+	}
+	r := &runner{work: work, sqlfeed: filepath.Join(work, "sqlfeed"), reference: filepath.Join(work, "reference")}
+	for _, b := range [][2]string{{r.sqlfeed, "./cmd/sqlfeed"}, {r.reference, "./bench/reference"}} {
+		c.Logf("building %s", b[1])
+		build := exec.CommandContext(ctx, "go", "build", "-o", b[0], b[1])
+		build.Dir = moduleRoot()
+		if out, err := build.CombinedOutput(); err != nil {
+			return fmt.Errorf("go build %s: %w\n%s", b[1], err, out)
+		}
 	}
 	if r.self, err = os.Executable(); err != nil {
 		return err
@@ -163,7 +221,7 @@ func run(ctx context.Context, c config) error {
 	for _, n := range c.Sizes {
 		maxN = max(maxN, n)
 	}
-	facts := machineFacts(ctx, bin)
+	facts := append(machineFacts(ctx, bin), [2]string{"sqlfeed", gitCommit(ctx)})
 	var results []result
 	var all []result // every run, for benchmarks.json
 	for _, e := range engines {
@@ -177,7 +235,7 @@ func run(ctx context.Context, c config) error {
 		for _, n := range c.Sizes {
 			samples := map[string][]sample{}
 			for i := range c.Runs {
-				for _, m := range modes {
+				for _, m := range c.Modes {
 					s, err := r.measure(ctx, m, e.dsn, n, i)
 					if err != nil {
 						return fmt.Errorf("%s %s %d rows: %w", e.name, m, n, err)
@@ -191,7 +249,7 @@ func run(ctx context.Context, c config) error {
 					all = append(all, result{Engine: e.name, Mode: m, Size: n, sample: s})
 				}
 			}
-			for _, m := range modes {
+			for _, m := range c.Modes {
 				results = append(results, result{Engine: e.name, Mode: m, Size: n, sample: median(samples[m])})
 			}
 		}
@@ -210,6 +268,12 @@ func run(ctx context.Context, c config) error {
 		}
 		micro = string(out)
 	}
+	var prof *profile
+	if c.ProfileRows > 0 && c.MySQL != "" {
+		if prof, err = runProfile(ctx, c, work); err != nil {
+			return err
+		}
+	}
 	if err := os.MkdirAll(c.Out, 0o755); err != nil {
 		return err
 	}
@@ -223,7 +287,7 @@ func run(ctx context.Context, c config) error {
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := report(c, facts, results, micro, time.Now().UTC())
+	md := report(c, facts, results, all, micro, prof, time.Now().UTC())
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
@@ -244,6 +308,26 @@ func defaultMinIOData() string {
 // microCmd runs the encoder and mapper micro-benchmarks (their figures go
 // into the report).
 var microCmd = []string{"go", "test", "-run", "^$", "-bench", ".", "-benchmem", "-count", "6", "./exporters/encode/"}
+
+// gitCommit names the measured commit (and whether the tree had changes).
+func gitCommit(ctx context.Context) string {
+	cmd := exec.CommandContext(ctx, "git", "log", "-1", "--format=%h %s")
+	cmd.Dir = moduleRoot()
+	out, err := cmd.Output()
+	if err != nil {
+		return "?"
+	}
+	s := strings.TrimSpace(string(out))
+	if len(s) > 100 {
+		s = s[:100] + "…"
+	}
+	st := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no")
+	st.Dir = moduleRoot()
+	if out, err := st.Output(); err == nil && len(out) > 0 {
+		s += " (with uncommitted changes)"
+	}
+	return "`" + strings.ReplaceAll(s, "|", "\\|") + "`"
+}
 
 // moduleRoot is the directory of go.mod (go run and go test run in the
 // module, possibly in a subdirectory).

@@ -20,19 +20,60 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/aws-sdk-go-v2/service/s3/types"
+	"github.com/go-sql-driver/mysql"
 
 	"github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
+	"github.com/sqlfeed/sqlfeed/infra/db"
 )
 
 // Modes measured per engine.
 const (
-	modeRaw    = "raw read"
-	modeFolder = "sqlfeed → folder"
-	modeMinIO  = "sqlfeed → MinIO"
-	modeGzip   = "sqlfeed → MinIO gzip"
+	modeRaw       = "raw read"
+	modeMinIO     = "sqlfeed → MinIO"
+	modeReference = "reference → MinIO"
+	modeFolder    = "sqlfeed → folder"
+	modeGzip      = "sqlfeed → MinIO gzip"
 )
 
-var modes = []string{modeRaw, modeFolder, modeMinIO, modeGzip}
+// allModes are the modes in the order each run interleaves them.
+var allModes = []string{modeRaw, modeMinIO, modeReference, modeFolder, modeGzip}
+
+// modeKey is the short name of each mode in BENCH_MODES.
+var modeKey = map[string]string{modeRaw: "raw", modeMinIO: "minio", modeReference: "reference",
+	modeFolder: "folder", modeGzip: "gzip"}
+
+func modeKeys(ms []string) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = modeKey[m]
+	}
+	return out
+}
+
+// parseModes returns the modes named in list (BENCH_MODES), in the order of
+// allModes. The raw read is always measured: every ratio is to it.
+func parseModes(list string) ([]string, error) {
+	want := map[string]bool{modeRaw: true}
+	for _, k := range strings.Split(list, ",") {
+		k = strings.ToLower(strings.TrimSpace(k))
+		found := k == ""
+		for m, mk := range modeKey {
+			if mk == k {
+				want[m], found = true, true
+			}
+		}
+		if !found {
+			return nil, fmt.Errorf("BENCH_MODES: unknown mode %q (%s)", k, strings.Join(modeKeys(allModes), ", "))
+		}
+	}
+	var out []string
+	for _, m := range allModes {
+		if want[m] {
+			out = append(out, m)
+		}
+	}
+	return out, nil
+}
 
 // sample is one child process run.
 type sample struct {
@@ -123,10 +164,11 @@ feeds:
 
 // runner holds what the measurements need.
 type runner struct {
-	sqlfeed string // built binary
-	self    string // this program (raw read child)
-	work    string // temporary directory
-	minio   *minio
+	sqlfeed   string // built binary
+	reference string // built bench/reference
+	self      string // this program (raw read child)
+	work      string // temporary directory
+	minio     *minio
 }
 
 // measure runs mode once for n rows of the engine at dsn, and accounts the
@@ -195,6 +237,9 @@ func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run in
 		s.Bytes, _ = strconv.ParseInt(f[1], 10, 64)
 		return s, nil
 	}
+	if mode == modeReference {
+		return r.measureReference(ctx, dsn, n, run)
+	}
 	compress := "none"
 	if mode == modeGzip {
 		compress = "gzip"
@@ -241,6 +286,50 @@ func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run in
 	}
 	s.Rows, s.Bytes = f.Rows, f.Bytes
 	return s, nil
+}
+
+// measureReference runs the hand-written reference exporter once, to
+// s3://bench/run-N/reference.json.
+func (r *runner) measureReference(ctx context.Context, dsn string, n int64, run int) (sample, error) {
+	driver, native, err := driverDSN(dsn)
+	if err != nil {
+		return sample{}, err
+	}
+	prefix := fmt.Sprintf("run-%d", run)
+	defer r.minio.empty(context.WithoutCancel(ctx), prefix)
+	cmd := exec.CommandContext(ctx, r.reference, "-driver", driver, "-dsn", native, "-query", benchQuery(n),
+		"-bucket", r.minio.bucket, "-key", prefix+"/reference.json")
+	cmd.Env = append(os.Environ(), r.minio.env()...)
+	s, out, err := child(cmd, r.work)
+	if err != nil {
+		return s, err
+	}
+	if _, err := fmt.Sscan(string(out), &s.Rows, &s.Bytes); err != nil {
+		return s, fmt.Errorf("reference printed %q", out)
+	}
+	return s, nil
+}
+
+// driverDSN turns a mysql:// or postgres:// URL into the database/sql driver
+// name and DSN a user would pass to sql.Open.
+func driverDSN(dsn string) (driver, native string, err error) {
+	d, err := db.ParseDSN(dsn)
+	if err != nil {
+		return "", "", err
+	}
+	switch d.Engine {
+	case "mysql":
+		cfg := mysql.NewConfig()
+		cfg.Net, cfg.Addr, cfg.DBName = "tcp", d.URL.Host, strings.TrimPrefix(d.URL.Path, "/")
+		if d.URL.User != nil {
+			cfg.User = d.URL.User.Username()
+			cfg.Passwd, _ = d.URL.User.Password()
+		}
+		return "mysql", cfg.FormatDSN(), nil
+	case "postgres":
+		return "pgx", dsn, nil
+	}
+	return "", "", fmt.Errorf("engine %s: the reference exporter runs on mysql and postgres", d.Engine)
 }
 
 // minio is a MinIO server started for the benchmark.
