@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 
+	"github.com/sqlfeed/sqlfeed/infra/db"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
@@ -261,5 +262,38 @@ func TestParseModes(t *testing.T) {
 	}
 	if err := restrictEngines(&c, "oracle"); err == nil {
 		t.Error("unknown engine accepted")
+	}
+}
+
+// TestDBServerCPU: the server process of each DSN is found and its CPU time,
+// backends included, grows with a query that keeps it busy.
+func TestDBServerCPU(t *testing.T) {
+	for _, e := range []struct{ name, dsn, busy string }{
+		{"mysql", testsvc.MySQL(t).DSN, "SELECT BENCHMARK(3000000, MD5('x'))"},
+		{"postgres", testsvc.Postgres(t).DSN, "SELECT sum(i) FROM generate_series(1, 3000000) i"},
+	} {
+		t.Run(e.name, func(t *testing.T) {
+			pid := dbServerPID(e.dsn)
+			if pid == 0 {
+				t.Fatalf("no process listens on the port of %s", e.dsn)
+			}
+			before := dbServerCPU(pid)
+			d, err := db.Open(context.Background(), e.dsn, db.Options{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			var v any
+			start := time.Now()
+			err = d.X.QueryRowContext(context.Background(), e.busy).Scan(&v)
+			took := time.Since(start)
+			d.Close() // PostgreSQL: the backend ends, its time moves to the postmaster's cutime
+			if err != nil {
+				t.Fatal(err)
+			}
+			time.Sleep(100 * time.Millisecond)
+			if got := dbServerCPU(pid) - before; got < 50*time.Millisecond {
+				t.Errorf("server CPU grew by %v during a query of %v", got, took)
+			}
+		})
 	}
 }

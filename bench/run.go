@@ -82,9 +82,10 @@ type sample struct {
 	Wall   time.Duration
 	CPU    time.Duration // user + system
 	MaxRSS int64         // bytes
-	// MinIOCPU and Machine are the CPU time MinIO and the whole machine (every
-	// process: databases, MinIO, sqlfeed, anything else) used during the run.
-	MinIOCPU, Machine time.Duration
+	// MinIOCPU, DBCPU and Machine are the CPU time MinIO, the database server
+	// and the whole machine (every process: databases, MinIO, sqlfeed,
+	// anything else) used during the run.
+	MinIOCPU, DBCPU, Machine time.Duration
 }
 
 // timeBin is GNU time, used to measure children when present: a child that
@@ -174,9 +175,11 @@ type runner struct {
 // measure runs mode once for n rows of the engine at dsn, and accounts the
 // CPU time of MinIO and of the whole machine meanwhile.
 func (r *runner) measure(ctx context.Context, mode, dsn string, n int64, run int) (sample, error) {
-	m0, c0 := machineCPU(), r.minio.cpu()
+	pid := dbServerPID(dsn)
+	m0, c0, d0 := machineCPU(), r.minio.cpu(), dbServerCPU(pid)
 	s, err := r.measure1(ctx, mode, dsn, n, run)
-	s.Machine, s.MinIOCPU = machineCPU()-m0, r.minio.cpu()-c0
+	time.Sleep(50 * time.Millisecond) // PostgreSQL: the run's backend has ended and been reaped (its time is in cutime)
+	s.Machine, s.MinIOCPU, s.DBCPU = machineCPU()-m0, r.minio.cpu()-c0, dbServerCPU(pid)-d0
 	return s, err
 }
 
@@ -200,25 +203,6 @@ func machineCPU() time.Duration {
 		}
 	}
 	return time.Duration(busy) * time.Second / clockTick
-}
-
-// procCPU returns the user + system time of process pid (/proc/PID/stat).
-func procCPU(pid int) time.Duration {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return 0
-	}
-	_, rest, ok := strings.Cut(string(b), ") ") // the command may contain spaces
-	if !ok {
-		return 0
-	}
-	f := strings.Fields(rest)
-	if len(f) < 13 {
-		return 0
-	}
-	u, _ := strconv.ParseInt(f[11], 10, 64)
-	s, _ := strconv.ParseInt(f[12], 10, 64)
-	return time.Duration(u+s) * time.Second / clockTick
 }
 
 func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run int) (sample, error) {
@@ -423,7 +407,7 @@ func (m *minio) cpu() time.Duration {
 	if m == nil || m.cmd == nil || m.cmd.Process == nil {
 		return 0
 	}
-	return procCPU(m.cmd.Process.Pid)
+	return procStat(m.cmd.Process.Pid, false)
 }
 
 func (m *minio) stop() {
@@ -453,6 +437,7 @@ func median(ss []sample) sample {
 		CPU:      time.Duration(med(func(s sample) int64 { return int64(s.CPU) })),
 		MaxRSS:   med(func(s sample) int64 { return s.MaxRSS }),
 		MinIOCPU: time.Duration(med(func(s sample) int64 { return int64(s.MinIOCPU) })),
+		DBCPU:    time.Duration(med(func(s sample) int64 { return int64(s.DBCPU) })),
 		Machine:  time.Duration(med(func(s sample) int64 { return int64(s.Machine) })),
 	}
 }
