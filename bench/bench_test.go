@@ -297,3 +297,43 @@ func TestDBServerCPU(t *testing.T) {
 		})
 	}
 }
+
+// TestRerender: the report is rebuilt from benchmarks.json alone, with the
+// medians, modes and sizes of its runs.
+func TestRerender(t *testing.T) {
+	dir := t.TempDir()
+	var runs []result
+	for i := range 3 {
+		for _, m := range []string{modeRaw, modeMinIO, modeReference} {
+			d := time.Duration(i+1) * time.Second
+			if m == modeMinIO {
+				d *= 2
+			}
+			runs = append(runs, result{Engine: "MariaDB", Mode: m, Size: 1000, sample: sample{Rows: 1000, Bytes: 5000, Wall: d, CPU: d / 2, MaxRSS: 30 << 20}})
+		}
+	}
+	at := time.Date(2026, 12, 3, 9, 0, 0, 0, time.UTC)
+	b, err := json.Marshal(stored{Command: "make bench BENCH_ROWS=1000", Note: "a note", At: at, Machine: [][2]string{{"CPUs (nproc)", "2"}}, Runs: runs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(dir, "benchmarks.json")
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "out")
+	if err := rerender(context.Background(), config{Out: out, NoMicro: true, Logf: t.Logf}, path); err != nil {
+		t.Fatal(err)
+	}
+	md, err := os.ReadFile(filepath.Join(out, "benchmarks.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"(`make bench BENCH_ROWS=1000`) on 2026-12-03 09:00 UTC, 3 runs per figure", "a note",
+		"| MariaDB | 1000 | raw read | 500 | 333–1000 |", "| MariaDB | 1000 | rows/s ÷ reference's ≥ 1.5 | 0.500 | 0.50–0.50 | **missed** |",
+		"| MariaDB | 1000 | CPU s per row ÷ raw read's ≤ 2.0 | 2.000 | 2.00–2.00 | met |", "-rerender docs/benchmarks.json"} {
+		if !strings.Contains(string(md), want) {
+			t.Errorf("benchmarks.md lacks %q:\n%s", want, md)
+		}
+	}
+}

@@ -31,6 +31,7 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -49,15 +50,16 @@ const (
 type config struct {
 	Sizes           []int64
 	Runs            int
-	Modes           []string // measured modes, in their interleaving order
-	MySQL, Postgres string   // DSNs; empty: engine skipped
-	MinIO           string   // MinIO server binary
-	MinIOData       string   // parent of MinIO's data directory; empty: the temporary directory
-	Out             string   // docs directory: benchmarks.md, benchmarks.png
-	Command         string   // the command line quoted in the report
-	NoMicro         bool     // skip the Go micro-benchmarks (smoke test)
-	ProfileRows     int64    // rows of the profiled export; 0: no profile
-	Note            string   // a paragraph put at the top of the report
+	Modes           []string  // measured modes, in their interleaving order
+	MySQL, Postgres string    // DSNs; empty: engine skipped
+	MinIO           string    // MinIO server binary
+	MinIOData       string    // parent of MinIO's data directory; empty: the temporary directory
+	Out             string    // docs directory: benchmarks.md, benchmarks.png
+	Command         string    // the command line quoted in the report
+	NoMicro         bool      // skip the Go micro-benchmarks (smoke test)
+	ProfileRows     int64     // rows of the profiled export; 0: no profile
+	Note            string    // a paragraph put at the top of the report
+	Rerendered      time.Time // set: the report is rewritten from benchmarks.json at this time
 	Logf            func(string, ...any)
 }
 
@@ -80,6 +82,7 @@ func main() {
 	flag.StringVar(&c.MinIOData, "minio-data", envOr("BENCH_MINIO_DATA", defaultMinIOData()), "parent directory of MinIO's data (BENCH_MINIO_DATA)")
 	flag.StringVar(&c.Out, "out", "docs", "directory of benchmarks.md and benchmarks.png")
 	micro := flag.Bool("micro", true, "also run the Go micro-benchmarks of exporters/encode")
+	from := flag.String("rerender", "", "rewrite the report from the runs of this benchmarks.json (micro-benchmarks and profile run again)")
 	flag.Parse()
 	c.NoMicro = !*micro
 	var err error
@@ -105,6 +108,10 @@ func main() {
 		if kv[1] != kv[2] {
 			c.Command += " " + kv[0] + "=" + kv[1]
 		}
+	}
+	run := run
+	if *from != "" {
+		run = func(ctx context.Context, c config) error { return rerender(ctx, c, *from) }
 	}
 	if err := run(ctx, c); err != nil {
 		fmt.Fprintln(os.Stderr, "bench:", err)
@@ -257,6 +264,13 @@ func run(ctx context.Context, c config) error {
 	if len(results) == 0 {
 		return errors.New("no engine to measure (both DSNs empty)")
 	}
+	return finish(ctx, c, work, facts, results, all, time.Now().UTC())
+}
+
+// finish runs the micro-benchmarks and the profile and writes the report,
+// the plot and benchmarks.json.
+func finish(ctx context.Context, c config, work string, facts [][2]string, results, all []result, at time.Time) error {
+	var err error
 	var micro string
 	if !c.NoMicro {
 		c.Logf("micro-benchmarks: %s", strings.Join(microCmd, " "))
@@ -280,19 +294,95 @@ func run(ctx context.Context, c config) error {
 	if err := plotResults(filepath.Join(c.Out, "benchmarks.png"), results); err != nil {
 		return fmt.Errorf("plot: %w", err)
 	}
-	js, err := json.MarshalIndent(map[string]any{"command": c.Command, "machine": facts, "runs": all}, "", " ")
+	js, err := json.MarshalIndent(stored{Command: c.Command, Note: c.Note, At: at, Machine: facts, Runs: all}, "", " ")
 	if err != nil {
 		return err
 	}
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.json"), append(js, '\n'), 0o644); err != nil {
 		return err
 	}
-	md := report(c, facts, results, all, micro, prof, time.Now().UTC())
+	md := report(c, facts, results, all, micro, prof, at)
 	if err := os.WriteFile(filepath.Join(c.Out, "benchmarks.md"), []byte(md), 0o644); err != nil {
 		return err
 	}
 	c.Logf("wrote %s and %s", filepath.Join(c.Out, "benchmarks.md"), filepath.Join(c.Out, "benchmarks.png"))
 	return nil
+}
+
+// stored is benchmarks.json: every run's figures and what they were measured
+// on and with.
+type stored struct {
+	Command string      `json:"command"`
+	Note    string      `json:"note,omitempty"`
+	At      time.Time   `json:"measured_at"`
+	Machine [][2]string `json:"machine"`
+	Runs    []result    `json:"runs"`
+}
+
+// rerender rewrites the report and the plot from the runs of a
+// benchmarks.json (with the micro-benchmarks and the profile run afresh), so
+// that a change to the report does not need the runs again. The runs' time is
+// the file's measured_at, or its modification time.
+func rerender(ctx context.Context, c config, path string) error {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	var st stored
+	if err := json.Unmarshal(b, &st); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	if len(st.Runs) == 0 {
+		return fmt.Errorf("%s: no runs", path)
+	}
+	if st.At.IsZero() {
+		if fi, err := os.Stat(path); err == nil {
+			st.At = fi.ModTime().UTC()
+		}
+	}
+	c.Command = st.Command
+	if c.Note == "" {
+		c.Note = st.Note
+	}
+	results, modes, sizes, runs := mediansOf(st.Runs)
+	c.Modes, c.Sizes, c.Runs = modes, sizes, runs
+	c.Rerendered = time.Now().UTC()
+	work, err := os.MkdirTemp("", "sqlfeed-bench-")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(work)
+	return finish(ctx, c, work, st.Machine, results, st.Runs, st.At)
+}
+
+// mediansOf groups runs by engine, size and mode (in their order of
+// appearance) and returns the medians, the modes, the sizes and the largest
+// number of runs of one group.
+func mediansOf(all []result) (results []result, modes []string, sizes []int64, runs int) {
+	type key struct {
+		engine, mode string
+		size         int64
+	}
+	var order []key
+	groups := map[key][]sample{}
+	for _, r := range all {
+		k := key{r.Engine, r.Mode, r.Size}
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], r.sample)
+		if !slices.Contains(modes, r.Mode) {
+			modes = append(modes, r.Mode)
+		}
+		if !slices.Contains(sizes, r.Size) {
+			sizes = append(sizes, r.Size)
+		}
+	}
+	for _, k := range order {
+		results = append(results, result{Engine: k.engine, Mode: k.mode, Size: k.size, sample: median(groups[k])})
+		runs = max(runs, len(groups[k]))
+	}
+	return results, modes, sizes, runs
 }
 
 // defaultMinIOData is /dev/shm when there is one: MinIO writes every object
