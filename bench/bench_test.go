@@ -39,10 +39,7 @@ func TestSmoke(t *testing.T) {
 		testsvc.Missing(t, "MinIO", err, testsvc.MinIOHow)
 	}
 	my, pg := testsvc.MySQL(t), testsvc.Postgres(t)
-	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-		"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE"} {
-		t.Setenv(k, os.Getenv(k)) // startMinIO points this process at its server: restored after the test
-	}
+	keepAWSEnv(t)
 	out := t.TempDir()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
@@ -113,10 +110,7 @@ func TestReferenceExport(t *testing.T) {
 	if err != nil {
 		testsvc.Missing(t, "MinIO", err, testsvc.MinIOHow)
 	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-		"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE"} {
-		t.Setenv(k, os.Getenv(k))
-	}
+	keepAWSEnv(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -335,5 +329,14 @@ func TestRerender(t *testing.T) {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("benchmarks.md lacks %q:\n%s", want, md)
 		}
+	}
+}
+
+// keepAWSEnv restores the AWS variables after the test: startMinIO points
+// this process at its server.
+func keepAWSEnv(tb testing.TB) {
+	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
+		"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE"} {
+		tb.Setenv(k, os.Getenv(k))
 	}
 }

@@ -37,10 +37,7 @@ func BenchmarkExportMinIO(b *testing.B) {
 	if err != nil {
 		b.Fatalf("MinIO binary: %v (scripts/minio.sh builds it)", err)
 	}
-	for _, k := range []string{"AWS_ENDPOINT_URL_S3", "AWS_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY",
-		"AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_PROFILE"} {
-		b.Setenv(k, os.Getenv(k)) // startMinIO points this process at its server
-	}
+	keepAWSEnv(b)
 	ctx := context.Background()
 	dir := b.TempDir()
 	data := dir + "/minio-data"
