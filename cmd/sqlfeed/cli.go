@@ -32,6 +32,8 @@ const usage = `usage:
   sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
   sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
+  sqlfeed check    [--json] [--max-age DURATION] URL                            verify what is published, as a consumer sees it
+  sqlfeed serve    [--addr HOST:PORT] DIR                                       serve a published folder with its stored metadata
 
 Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://public
 (environment: SQLFEED_CONFIG, SQLFEED_DB, SQLFEED_TO).
@@ -63,6 +65,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd { // their own flags
+	case "check":
+		return c.check(ctx, rest)
+	case "serve":
+		return c.serve(ctx, rest)
+	}
 	fs := flag.NewFlagSet("sqlfeed "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }

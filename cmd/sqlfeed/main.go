@@ -3,6 +3,8 @@
 //	sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]
 //	sqlfeed validate [--config FILE] [--db DSN] [--template FILE]
 //	sqlfeed list     [--config FILE] [--to URL]
+//	sqlfeed check    [--json] [--max-age DURATION] URL
+//	sqlfeed serve    [--addr HOST:PORT] DIR
 package main
 
 import (
