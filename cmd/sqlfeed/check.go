@@ -135,4 +135,3 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	}
 	return exitOK
 }
-
