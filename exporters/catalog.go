@@ -3,9 +3,12 @@ package exporters
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"html/template"
 	"time"
+
+	"github.com/sqlfeed/sqlfeed/infra/blob"
 )
 
 // Catalog is index.json: every published feed with its latest version.
@@ -36,13 +39,58 @@ type CatalogFeed struct {
 
 // writeCatalog rewrites index.json and index.html from the feeds' manifests,
 // when their bytes change (so a run that publishes nothing writes nothing).
+// index.json is written conditionally on the ETag read before the manifests:
+// when two runs finish together, the one that writes last has read every
+// manifest the other had, so no feed's entry goes backwards.
 func (r *Runner) writeCatalog(ctx context.Context) error {
 	var c Catalog
-	c.Feeds = []CatalogFeed{}
+	for attempt := 1; ; attempt++ {
+		old, a, err := blob.ReadAll(ctx, r.Store, "index.json")
+		exists := err == nil
+		if err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return fmt.Errorf("read index.json: %w", err)
+		}
+		if c, err = r.catalog(ctx); err != nil || len(c.Feeds) == 0 {
+			return err // nothing published yet: no catalog
+		}
+		b, err := marshal(c)
+		if err != nil {
+			return err
+		}
+		if exists && bytes.Equal(old, b) {
+			break
+		}
+		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
+		if exists {
+			opt.IfMatch = a.ETag
+		} else {
+			opt.IfNoneMatch = true
+		}
+		_, err = r.Store.Put(ctx, "index.json", bytes.NewReader(b), opt)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxAttempts {
+			return fmt.Errorf("write index.json: %w", err)
+		}
+	}
+	var page bytes.Buffer
+	if err := indexPage.Execute(&page, c); err != nil {
+		return fmt.Errorf("render index.html: %w", err)
+	}
+	if err := r.putIfChanged(ctx, "index.html", page.Bytes(), "text/html; charset=utf-8"); err != nil {
+		return fmt.Errorf("write index.html: %w", err)
+	}
+	return nil
+}
+
+// catalog builds index.json's content from the manifests of the config's feeds.
+func (r *Runner) catalog(ctx context.Context) (Catalog, error) {
+	c := Catalog{Feeds: []CatalogFeed{}}
 	for _, f := range r.Config.Feeds {
 		m, _, err := readManifest(ctx, r.Store, f.Name)
 		if err != nil {
-			return err
+			return c, err
 		}
 		if m == nil {
 			continue
@@ -54,24 +102,7 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 		cf.URLs.Schema, cf.URLs.Version = schemaKey(f.Name), versionKey(f.Name, m.Version)
 		c.Feeds = append(c.Feeds, cf)
 	}
-	if len(c.Feeds) == 0 {
-		return nil // nothing published yet: no catalog
-	}
-	b, err := marshal(c)
-	if err != nil {
-		return err
-	}
-	if err := r.putIfChanged(ctx, "index.json", b, "application/json"); err != nil {
-		return fmt.Errorf("write index.json: %w", err)
-	}
-	var page bytes.Buffer
-	if err := indexPage.Execute(&page, c); err != nil {
-		return fmt.Errorf("render index.html: %w", err)
-	}
-	if err := r.putIfChanged(ctx, "index.html", page.Bytes(), "text/html; charset=utf-8"); err != nil {
-		return fmt.Errorf("write index.html: %w", err)
-	}
-	return nil
+	return c, nil
 }
 
 var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
