@@ -16,9 +16,6 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/exporters"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
-	"github.com/sqlfeed/sqlfeed/infra/config"
-	"github.com/sqlfeed/sqlfeed/infra/db"
-	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 // Exit codes of CONTRACT §2.
@@ -259,7 +256,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 	defer source.Close()
 	var problems []string
 	for _, f := range cfg.Feeds {
-		if err := checkFeed(ctx, source, f); err != nil {
+		if err := exporters.ValidateFeed(ctx, source, f, nil); err != nil {
 			problems = append(problems, fmt.Sprintf("feed %q: %v", f.Name, err))
 		}
 	}
@@ -268,20 +265,6 @@ func (c *cli) validate(ctx context.Context, o options) int {
 	}
 	fmt.Fprintf(c.stdout, "%s: %d feeds ok against %s\n", o.config, len(cfg.Feeds), source.DSN)
 	return exitOK
-}
-
-// checkFeed prepares the feed's query on the server and binds its mapper.
-func checkFeed(ctx context.Context, source *db.DB, f *config.Feed) error {
-	cols, err := source.Describe(ctx, f.QueryFor(source.Engine()))
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Pos, err)
-	}
-	m, err := transform.Default.New(f.Mapper, f.Spec())
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Pos, err)
-	}
-	_, err = m.Bind(cols, transform.NewEnv(f.Location))
-	return err
 }
 
 func (c *cli) list(ctx context.Context, o options) int {
