@@ -243,7 +243,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 		if err := checkTemplate(cfg, o.template); err != nil {
 			return c.fail(exitUsage, err)
 		}
-		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions; security checks pass\n", o.template)
+		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions, on the alias; security and safe-deploy checks pass\n", o.template)
 	}
 	if !o.dbSet {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))

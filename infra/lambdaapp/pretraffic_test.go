@@ -67,7 +67,7 @@ func TestSecondsSinceLastPublish(t *testing.T) {
 	run(`{"feeds":["genres"],"scheduled_time":"2026-11-22T15:00:00Z"}`) // unchanged: checked_at advances
 	clk.t = start.Add(3 * time.Hour)
 	dsn.v = "sqlite:///nonexistent/dir/x.db"
-	clk.t = clk.t.Add(time.Minute) // past the settings cache
+	clk.t = clk.t.Add(time.Minute)                                      // past the settings cache
 	run(`{"feeds":["genres"],"scheduled_time":"2026-11-22T17:00:00Z"}`) // failed
 
 	var got []string

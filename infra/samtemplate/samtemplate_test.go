@@ -5,6 +5,7 @@ import (
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
@@ -119,5 +120,42 @@ func TestCfnLint(t *testing.T) {
 	out, err := exec.Command(bin, "../../template.yaml").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
+
+func TestCheckDeploy(t *testing.T) {
+	b, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(b)
+	day := 24 * time.Hour
+	intervals := map[string]time.Duration{"tracks": time.Hour, "albums": day, "genres": day, "invoices-by-country": day, "artists": day}
+	if err := CheckDeploy(b, intervals); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	for _, c := range []struct{ name, old, new, want string }{
+		{"no alias", "      AutoPublishAlias: live\n", "", "no AutoPublishAlias"},
+		{"no hook", "        Hooks:\n          PreTraffic: !Ref PreTrafficFunction\n", "", "no PreTraffic hook"},
+		{"errors of every version", "        - Name: ExecutedVersion\n          Value: !GetAtt ExportFunction.Version.Version\n", "", "without the ExecutedVersion dimension"},
+		{"missing data not breaching", "      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: breaching",
+			"      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching", `TreatMissingData is "notBreaching"`},
+		{"period shorter than the interval", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 86400", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 3600", `feed "albums"): evaluates 1h0m0s`},
+		{"standalone schedule on $LATEST", "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !GetAtt ExportFunction.Arn\n        RoleArn: x\n  FailureQueue:\n", "schedule ExtraSchedule invokes ExportFunction's $LATEST"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(tpl, c.old) {
+				t.Fatalf("template.yaml no longer contains %q", c.old)
+			}
+			err := CheckDeploy([]byte(strings.Replace(tpl, c.old, c.new, 1)), intervals)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+	// An alias target is fine.
+	ok := strings.Replace(tpl, "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !Ref ExportFunctionAliaslive\n        RoleArn: x\n  FailureQueue:\n", 1)
+	if err := CheckDeploy([]byte(ok), intervals); err != nil {
+		t.Fatalf("alias target: %v", err)
 	}
 }

@@ -16,7 +16,7 @@ import (
 //   - a bucket policy grants anonymous s3:GetObject, and only that, on a key
 //     prefix (never the whole bucket), and grants the public nothing else;
 //   - IAM roles allow no "*" action and no "*" resource;
-//   - every function has reserved concurrency and an SQS failure destination;
+//   - every scheduled function has reserved concurrency and an SQS failure destination;
 //   - there is an alarm on the functions' Errors, and a staleness alarm
 //     (SecondsSinceLastPublish) for every scheduled feed.
 func CheckSecurity(templateYAML []byte) error {
@@ -130,6 +130,9 @@ func CheckSecurity(templateYAML []byte) error {
 
 	fns := resources(doc, "AWS::Serverless::Function")
 	for _, fn := range fns {
+		if !hasSchedule(fn) {
+			continue // e.g. the PreTraffic hook: no database, not scheduled
+		}
 		if get(fn.Props, "ReservedConcurrentExecutions") == nil {
 			fail("function %s: no ReservedConcurrentExecutions (caps database connections)", fn.Name)
 		}
@@ -191,4 +194,14 @@ func onPrefix(res string) bool {
 		return false
 	}
 	return slash > 0 && base[slash+1:] != ""
+}
+
+// hasSchedule reports whether a function has schedule events.
+func hasSchedule(fn resource) bool {
+	has := false
+	each(get(fn.Props, "Events"), func(_ string, ev *yaml.Node) {
+		t := str(get(ev, "Type"))
+		has = has || t == "ScheduleV2" || t == "Schedule"
+	})
+	return has
 }
