@@ -65,3 +65,5 @@ echo "test-services: $(/usr/bin/aws --version 2>&1 | head -1)"
 # curl (anonymous GETs) and GNU time (peak RSS of the 1 GiB publish).
 command -v curl >/dev/null || apt_install curl
 [ -x /usr/bin/time ] || apt_install time
+# jq: make smoke (scripts/smoke.sh) reads the AWS CLI's JSON with it.
+command -v jq >/dev/null || apt_install jq
