@@ -26,9 +26,10 @@ const (
 )
 
 const usage = `usage:
-  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
+  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [FEED ...]   export now (--dry-run: write nothing)
   sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
+  sqlfeed promote  [--config FILE] [--to URL] [--json] FEED VERSION           make a kept older version current again (rollback)
   sqlfeed check    [--json] [--max-age DURATION] URL                            verify what is published, as a consumer sees it
   sqlfeed serve    [--addr HOST:PORT] DIR                                       serve a published folder with its stored metadata
 
@@ -42,6 +43,7 @@ type options struct {
 	template       string // validate: SAM template whose schedules must match the feeds
 	dbSet          bool
 	json           bool
+	dryRun         bool // run: read, map and encode, write nothing
 }
 
 // storeOpened, when set (by main: not in tests), is called with the store of
@@ -76,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", envOr("SQLFEED_DB", "sqlite://testdata/chinook.db"), "database DSN")
 	fs.StringVar(&o.to, "to", envOr("SQLFEED_TO", "file://public"), "destination URL")
 	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
+	if cmd == "run" {
+		fs.BoolVar(&o.dryRun, "dry-run", false, "read, map and encode everything and report what would be published, writing nothing")
+	}
 	if cmd == "validate" {
 		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
 	}
@@ -94,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.validate(ctx, o)
 	case "list":
 		return c.list(ctx, o)
+	case "promote":
+		return c.promote(ctx, o, names)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -166,6 +173,9 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
+	if o.dryRun {
+		store = blob.DryRun(store)
+	}
 	defer store.Close()
 	if storeOpened != nil {
 		storeOpened(store)
@@ -179,11 +189,17 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 		return c.fail(exitUsage, err)
 	}
 	resp := exporters.NewResponse(results)
+	if o.dryRun {
+		resp.Message = "dry run: nothing was written; " + resp.Message
+	}
 	if o.json {
 		b, _ := json.MarshalIndent(resp, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
 	} else {
 		c.summary(results)
+		if o.dryRun {
+			fmt.Fprintln(c.stdout, "dry run: nothing was written")
+		}
 	}
 	if resp.Status == exporters.ResponseError {
 		return exitFailed

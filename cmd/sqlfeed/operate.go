@@ -13,9 +13,13 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/sqlfeed/sqlfeed/exporters"
 	"github.com/sqlfeed/sqlfeed/exporters/check"
+	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
 )
+
+// This file holds the operator commands: check, serve and promote.
 
 // check verifies what is published at a URL, as a consumer sees it.
 func (c *cli) check(ctx context.Context, args []string) int {
@@ -132,6 +136,43 @@ func (c *cli) serve(ctx context.Context, args []string) int {
 	fmt.Fprintf(c.stderr, "serving %s on http://%s/ (Ctrl-C to stop)\n", pos[0], ln.Addr())
 	if err := srv.Serve(ln); err != nil && !errors.Is(err, http.ErrServerClosed) {
 		return c.fail(exitFailed, err)
+	}
+	return exitOK
+}
+
+// promote makes a kept older version of a feed current again.
+func (c *cli) promote(ctx context.Context, o options, args []string) int {
+	if len(args) != 2 {
+		fmt.Fprintf(c.stderr, "sqlfeed promote: want FEED VERSION (see the feed's manifest.json versions)\n%s", usage)
+		return exitUsage
+	}
+	cfg, err := loadConfig(ctx, o.config)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if cfg.Feed(args[0]) == nil {
+		return c.fail(exitUsage, fmt.Errorf("unknown feed %q (see sqlfeed list)", args[0]))
+	}
+	store, err := blob.Open(ctx, o.to)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	defer store.Close()
+	r := &exporters.Runner{Config: cfg, Store: store, Log: c.logger()}
+	res, err := r.Promote(ctx, args[0], args[1])
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	results := []exporters.Result{res}
+	resp := exporters.NewResponse(results)
+	if o.json {
+		b, _ := json.MarshalIndent(resp, "", "  ")
+		fmt.Fprintln(c.stdout, string(b))
+	} else {
+		c.summary(results)
+	}
+	if res.Status == exporters.StatusError {
+		return exitFailed
 	}
 	return exitOK
 }
