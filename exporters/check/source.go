@@ -17,6 +17,12 @@ import (
 // errNotFound marks an object that does not exist (HTTP 404, blob.ErrNotFound).
 var errNotFound = errors.New("not found")
 
+// notFound is errNotFound with the HTTP status as its text.
+type notFound string
+
+func (n notFound) Error() string        { return string(n) }
+func (n notFound) Is(target error) bool { return target == errNotFound }
+
 // object is one object as read: its body and the metadata a consumer sees.
 type object struct {
 	body            io.ReadCloser // nil for a HEAD
@@ -125,7 +131,7 @@ func (h *httpSource) fetch(ctx context.Context, method, key string) (*object, er
 	if resp.StatusCode != http.StatusOK {
 		resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
-			return nil, fmt.Errorf("%s %s: %s: %w", method, h.url(key), resp.Status, errNotFound)
+			return nil, fmt.Errorf("%s %s: %w", method, h.url(key), notFound(resp.Status))
 		}
 		return nil, fmt.Errorf("%s %s: %s", method, h.url(key), resp.Status)
 	}
@@ -175,7 +181,7 @@ func fromAttrs(a blob.Attrs) *object {
 func (b *blobSource) get(ctx context.Context, key string) (*object, error) {
 	r, a, err := b.s.Get(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", key, errNotFound)
+		return nil, fmt.Errorf("%s: %w", key, notFound("not found"))
 	}
 	if err != nil {
 		return nil, err
@@ -188,7 +194,7 @@ func (b *blobSource) get(ctx context.Context, key string) (*object, error) {
 func (b *blobSource) head(ctx context.Context, key string) (*object, error) {
 	a, err := b.s.Head(ctx, key)
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, fmt.Errorf("%s: %w", key, errNotFound)
+		return nil, fmt.Errorf("%s: %w", key, notFound("not found"))
 	}
 	if err != nil {
 		return nil, err
