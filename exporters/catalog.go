@@ -60,6 +60,9 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 		if exists && bytes.Equal(old, b) {
 			break
 		}
+		if err := r.step("", stepCatalog); err != nil {
+			return err
+		}
 		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
 		if exists {
 			opt.IfMatch = a.ETag
