@@ -135,6 +135,26 @@ func members(doc string) ([]member, bool) {
 	return out, true
 }
 
+// flatten lists the members of a JSON object with nested objects spread into
+// dotted keys (album.title), in document order.
+func flatten(prefix, doc string) ([]member, bool) {
+	ms, ok := members(doc)
+	if !ok {
+		return nil, false
+	}
+	var out []member
+	for _, m := range ms {
+		if len(m.val) > 0 && m.val[0] == '{' {
+			if sub, ok := flatten(prefix+m.key+".", string(m.val)); ok && len(sub) > 0 {
+				out = append(out, sub...)
+				continue
+			}
+		}
+		out = append(out, member{prefix + m.key, m.val})
+	}
+	return out, true
+}
+
 // cellText shows a JSON value in a table cell: strings without quotes,
 // anything else as compact JSON, cut to maxCell characters.
 func cellText(raw json.RawMessage) string {
@@ -156,8 +176,8 @@ func cellText(raw json.RawMessage) string {
 	return s
 }
 
-// previewTable lays the preview out as rows × top-level keys (in order of
-// first appearance); documents that are not objects get one "value" column.
+// previewTable lays the preview out as rows × keys (in order of first
+// appearance, nested objects spread into dotted keys); documents that are not objects get one "value" column.
 type previewTable struct {
 	Columns []string
 	Rows    [][]string
@@ -168,7 +188,7 @@ func tableOf(p *Preview) previewTable {
 	index := map[string]int{}
 	var docs [][]member
 	for _, d := range p.Docs {
-		ms, ok := members(d)
+		ms, ok := flatten("", d)
 		if !ok {
 			ms = []member{{key: "value", val: json.RawMessage(d)}}
 		}

@@ -437,7 +437,7 @@ var feedTmpl = template.Must(template.New("feed.html").Funcs(funcs).Parse(headTm
 <thead><tr><th scope="col">Key</th><th scope="col">Type</th><th scope="col">Nullable</th><th scope="col">Always present</th></tr></thead>
 <tbody>
 {{- range .Fields}}
-<tr><th scope="row" class="{{depth .Depth}}"><code>{{.Path}}</code></th><td>{{.Type}}{{if .Format}} <span class="muted">({{.Format}})</span>{{end}}</td><td>{{if .Nullable}}yes{{else}}no{{end}}</td><td>{{if .Optional}}no{{else}}yes{{end}}</td></tr>
+<tr><th scope="row"{{with depth .Depth}} class="{{.}}"{{end}}><code>{{.Path}}</code></th><td>{{.Type}}{{if .Format}} <span class="muted">({{.Format}})</span>{{end}}</td><td>{{if .Nullable}}yes{{else}}no{{end}}</td><td>{{if .Optional}}no{{else}}yes{{end}}</td></tr>
 {{- end}}
 </tbody>
 </table></div>
