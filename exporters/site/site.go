@@ -219,7 +219,7 @@ dl{display:grid;grid-template-columns:max-content 1fr;gap:.25rem 1rem;margin:0}d
 .feed{border:1px solid var(--line);border-radius:.4rem;padding:.9rem 1rem;margin:0 0 1rem}
 .feed p{margin:.3rem 0}
 footer{margin-top:3rem;color:var(--muted);font-size:.9rem}
-@media (max-width:40rem){body{padding:.75rem;font-size:15px}h1{font-size:1.4rem}dl{grid-template-columns:1fr}dt{margin-top:.4rem}th,td{padding:.3rem .4rem}}`
+@media (max-width:40rem){body{padding:.75rem;font-size:15px}h1{font-size:1.4rem}dl{gap:.3rem .75rem}.feed{padding:.75rem}th,td{padding:.3rem .4rem}}`
 
 // pageRowsShown bounds the key-range table of a paged feed (the page
 // index, linked from the page, lists every page).
@@ -300,6 +300,7 @@ var funcs = template.FuncMap{
 		return t.UTC().Format(time.RFC3339)
 	},
 	"size":  humanBytes,
+	"upper": strings.ToUpper,
 	"count": groupDigits,
 	"short": func(s string) string {
 		if len(s) > 12 {
@@ -391,7 +392,7 @@ Machine-readable catalog: <a href="index.json">index.json</a>.</p>
 {{- end}}
 <dt>Documents</dt><dd>{{count .Rows}}</dd>
 <dt>Size</dt><dd>{{size .Bytes}}{{if eq (encoding .ContentEncoding) "gzip"}} (gzip on the wire){{end}}</dd>
-<dt>Layout</dt><dd>{{if .Paged}}paged: {{.PageCount}} pages; latest.json is the page index{{else}}one {{.Format}} document{{end}}</dd>
+<dt>Layout</dt><dd>{{if .Paged}}paged: {{.PageCount}} pages; latest.json is the page index{{else}}one {{upper .Format}} document{{end}}</dd>
 <dt>Files</dt><dd><a href="{{.Name}}/latest.json">latest.json</a> · <a href="{{.Name}}/schema.json">schema.json</a> · <a href="{{.Name}}/manifest.json">manifest.json</a></dd>
 </dl>
 </li>

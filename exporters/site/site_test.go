@@ -198,7 +198,7 @@ func TestCatalog(t *testing.T) {
 		t.Fatal(err)
 	}
 	for _, want := range []string{`<a href="a/index.html">a</a>`, `&lt;i&gt;x&lt;/i&gt;`, `data-interval="86400"`, "999 B",
-		"one ndjson document", "paged: 7 pages", `<a href="b/latest.json">latest.json</a>`} {
+		"one NDJSON document", "paged: 7 pages", `<a href="b/latest.json">latest.json</a>`} {
 		if !bytes.Contains(b, []byte(want)) {
 			t.Errorf("catalog lacks %s", want)
 		}
@@ -218,4 +218,27 @@ func TestHumanBytes(t *testing.T) {
 	if got := groupDigits(-1234567); got != "-1,234,567" {
 		t.Errorf("groupDigits: %s", got)
 	}
+}
+
+// FuzzPreviewRoundTrip: whatever the documents and description hold, the
+// preview read back from the page is the one rendered into it.
+func FuzzPreviewRoundTrip(f *testing.F) {
+	f.Add(`{"a":"</script><!--<script>"}`, "</pre>\u2028<")
+	f.Add("\xff\xfe", `<script type="application/json" id="sqlfeed-preview">`)
+	f.Fuzz(func(t *testing.T, doc, description string) {
+		p := samplePage()
+		p.Feed.Description = description
+		p.Preview = &Preview{SHA256: "x", Docs: []string{doc, "1"}}
+		page, err := FeedPageHTML(p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := ParsePreview(page)
+		want, _ := json.Marshal(p.Preview) // invalid UTF-8 becomes U+FFFD both ways
+		var norm Preview
+		json.Unmarshal(want, &norm)
+		if got == nil || strings.Join(got.Docs, "\x00") != strings.Join(norm.Docs, "\x00") {
+			t.Fatalf("preview %+v, want %+v", got, norm)
+		}
+	})
 }
