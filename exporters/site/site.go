@@ -295,7 +295,7 @@ func snippets(f Feed, publicURL string) []snippet {
 }
 
 var funcs = template.FuncMap{
-	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04 UTC") },
+	"utc": func(t time.Time) string { return t.UTC().Format("2006-01-02 15:04:05 UTC") },
 	"rfc3339": func(t time.Time) string {
 		return t.UTC().Format(time.RFC3339)
 	},
