@@ -3,6 +3,7 @@ package exporters
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/exporters/site"
 	"github.com/sqlfeed/sqlfeed/exporters/site/browser"
+	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
 // The browser tests load the published pages in headless Chromium (Debian's
@@ -413,5 +415,36 @@ feeds:
 		if key != "<b onmouseover=window.__xss=9>k</b>" {
 			t.Errorf("hostile key shown as %q", key)
 		}
+	}
+}
+
+// TestPagesFromS3InBrowser: the pages published to S3 (MinIO, public-read on
+// the prefix) load anonymously with their metadata, and every link between
+// them and to the feeds resolves as an S3 key.
+func TestPagesFromS3InBrowser(t *testing.T) {
+	m := testsvc.StartMinIO(t)
+	store := openStore(t, m.URL())
+	r := &Runner{Config: sampleConfig(t), DB: openDB(t, chinookDSN), Store: store, Log: slog.New(slog.DiscardHandler)}
+	runFeeds(t, r, time.Now())
+	base := m.ObjectURL(m.Prefix + "/")
+	ctx, log := startBrowser(t, 1280, 900)
+	for _, p := range []string{"index.html", "tracks/index.html", "invoices-by-country/index.html"} {
+		res, err := http.Get(base + p)
+		if err != nil {
+			t.Fatal(err)
+		}
+		res.Body.Close()
+		if res.StatusCode != http.StatusOK || res.Header.Get("Content-Type") != "text/html; charset=utf-8" ||
+			res.Header.Get("Cache-Control") != "public, max-age=60" {
+			t.Fatalf("GET %s: %s %v", p, res.Status, res.Header)
+		}
+		s := loadPage(t, ctx, base+p)
+		if len(s.Ago) == 0 || !agoText.MatchString(s.Ago[0]) {
+			t.Errorf("%s: relative time %v", p, s.Ago)
+		}
+		checkLinks(t, base, s.Links)
+	}
+	if f := log.foreign(m.Endpoint); len(f) > 0 {
+		t.Errorf("requests to other hosts: %v", f)
 	}
 }
