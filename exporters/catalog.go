@@ -1,6 +1,7 @@
 package exporters
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -37,13 +38,62 @@ type CatalogFeed struct {
 
 // writeCatalog rewrites index.json and index.html from the feeds' manifests,
 // when their bytes change (so a run that publishes nothing writes nothing).
+// index.json is written conditionally on the ETag read before the manifests:
+// when two runs finish together, the one that writes last has read every
+// manifest the other had, so no feed's entry goes backwards.
 func (r *Runner) writeCatalog(ctx context.Context) error {
 	var c Catalog
-	c.Feeds = []CatalogFeed{}
+	for attempt := 1; ; attempt++ {
+		old, a, err := blob.ReadAll(ctx, r.Store, "index.json")
+		exists := err == nil
+		if err != nil && !errors.Is(err, blob.ErrNotFound) {
+			return fmt.Errorf("read index.json: %w", err)
+		}
+		if c, err = r.catalog(ctx); err != nil || len(c.Feeds) == 0 {
+			return err // nothing published yet: no catalog
+		}
+		b, err := marshal(c)
+		if err != nil {
+			return err
+		}
+		if exists && bytes.Equal(old, b) {
+			break
+		}
+		if err := r.step("", stepCatalog); err != nil {
+			return err
+		}
+		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
+		if exists {
+			opt.IfMatch = a.ETag
+		} else {
+			opt.IfNoneMatch = true
+		}
+		_, err = r.Store.Put(ctx, "index.json", bytes.NewReader(b), opt)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxAttempts {
+			return fmt.Errorf("write index.json: %w", err)
+		}
+	}
+	page, err := r.catalogHTML(c)
+	if err != nil {
+		return fmt.Errorf("render index.html: %w", err)
+	}
+	old, _, err := blob.ReadAll(ctx, r.Store, "index.html")
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("read index.html: %w", err)
+	}
+	return r.putHTML(ctx, "index.html", old, page)
+}
+
+// catalog builds index.json's content from the manifests of the config's feeds.
+func (r *Runner) catalog(ctx context.Context) (Catalog, error) {
+	c := Catalog{Feeds: []CatalogFeed{}}
 	for _, f := range r.Config.Feeds {
 		m, _, err := readManifest(ctx, r.Store, f.Name)
 		if err != nil {
-			return err
+			return c, err
 		}
 		if m == nil {
 			continue
@@ -55,26 +105,5 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 		cf.URLs.Schema, cf.URLs.Version = schemaKey(f.Name), versionKey(f.Name, m.Version)
 		c.Feeds = append(c.Feeds, cf)
 	}
-	if len(c.Feeds) == 0 {
-		return nil // nothing published yet: no catalog
-	}
-	b, err := marshal(c)
-	if err != nil {
-		return err
-	}
-	if err := r.putIfChanged(ctx, "index.json", b, "application/json"); err != nil {
-		return fmt.Errorf("write index.json: %w", err)
-	}
-	page, err := r.catalogHTML(c)
-	if err != nil {
-		return fmt.Errorf("render index.html: %w", err)
-	}
-	old, _, err := blob.ReadAll(ctx, r.Store, "index.html")
-	if err != nil && !errors.Is(err, blob.ErrNotFound) {
-		return fmt.Errorf("read index.html: %w", err)
-	}
-	if err := r.putHTML(ctx, "index.html", old, page); err != nil {
-		return err
-	}
-	return nil
+	return c, nil
 }

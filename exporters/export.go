@@ -56,9 +56,11 @@ type Runner struct {
 	Now      func() time.Time    // nil: time.Now
 	// Progress, when set, is called about every 100ms during a feed's export.
 	Progress func(feed string, rows, bytes int64)
-	// beforePublish is a test hook run after the document is uploaded and
-	// before anything is published.
-	beforePublish func(feed string)
+	// hook is a test hook run after each publish step (stepEncoded …
+	// stepSchema); an error it returns stops the run there like a crash.
+	hook func(feed, step string) error
+	// runID, when set, replaces the random run ids (tests comparing stores).
+	runID func() string
 }
 
 // UnknownFeedError is returned by Run for a requested feed that the config lacks.
@@ -82,15 +84,10 @@ func (r *Runner) Run(ctx context.Context, req Request) ([]Result, error) {
 			feeds = append(feeds, f)
 		}
 	}
-	at := req.ScheduledTime
-	if at.IsZero() {
-		at = r.now()
-	}
-	at = at.UTC().Truncate(time.Second)
 	results := make([]Result, 0, len(feeds))
 	changed := false
 	for _, f := range feeds {
-		res := r.runFeed(ctx, f, at)
+		res := r.runFeed(ctx, f, req.ScheduledTime)
 		results = append(results, res)
 		changed = changed || res.Status == StatusSuccess
 	}
@@ -129,10 +126,11 @@ func (r *Runner) registry() *transform.Registry {
 	return transform.Default
 }
 
-// runFeed exports one feed and logs the outcome.
-func (r *Runner) runFeed(ctx context.Context, f *config.Feed, at time.Time) Result {
+// runFeed exports one feed and logs the outcome. scheduled is zero for a
+// manual run.
+func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time) Result {
 	start := time.Now()
-	res, err := r.export(ctx, f, at)
+	res, err := r.export(ctx, f, scheduled)
 	res.Feed = f.Name
 	res.DurationMS = time.Since(start).Milliseconds()
 	attrs := []any{"feed", f.Name, "status", res.Status, "version", res.Version, "rows", res.Rows,
@@ -147,13 +145,32 @@ func (r *Runner) runFeed(ctx context.Context, f *config.Feed, at time.Time) Resu
 	return res
 }
 
-// export streams the feed's query through its mapper and encoder into a staged
-// upload, then publishes it. On any error the upload is discarded.
-func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res Result, err error) {
+// export streams the feed's query through its mapper and encoder straight
+// to the key of a new version, then publishes it. On any error the upload is
+// discarded. A scheduled run not newer than the published version is skipped
+// before the query runs.
+func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time) (res Result, err error) {
 	mapper, err := r.registry().New(f.Mapper, f.Spec())
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", f.Pos, err)
 	}
+	st, err := r.readState(ctx, f.Name)
+	if err != nil {
+		return res, err
+	}
+	if staleSchedule(st.cur, scheduled) {
+		res.Status, res.Version = StatusSkipped, st.cur.Version
+		return res, r.repair(ctx, f.Name, nil)
+	}
+	at := r.runTime(st, scheduled)
+	var runID string
+	if r.runID != nil {
+		runID = r.runID()
+	} else if runID, err = newRunID(); err != nil {
+		return res, err
+	}
+	version := VersionName(at, runID)
+
 	cur, err := r.DB.Query(ctx, f.QueryFor(r.DB.Engine()))
 	if err != nil {
 		return res, err
@@ -164,11 +181,20 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res 
 	if err != nil {
 		return res, err
 	}
-	up, err := r.Store.NewUpload(ctx)
+	schemaJSON, schemaSum, err := schemaBytes(f.Name, schema)
+	if err != nil {
+		return res, err
+	}
+	contentType, contentEncoding := encode.ContentType(f.Format), encode.ContentEncoding(f.Compress)
+	up, err := r.Store.NewUpload(ctx, versionKey(f.Name, version), blob.WriteOptions{
+		Meta: versionMeta(version, contentType, contentEncoding), IfNoneMatch: true})
 	if err != nil {
 		return res, fmt.Errorf("start upload: %w", err)
 	}
 	defer func() {
+		if errors.As(err, new(killed)) {
+			return // a simulated crash cleans nothing up
+		}
 		if aerr := up.Abort(context.WithoutCancel(ctx)); aerr != nil && err == nil {
 			err = fmt.Errorf("discard upload: %w", aerr)
 		}
@@ -190,12 +216,13 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, at time.Time) (res 
 	if env.Warnings > 0 {
 		r.log().Warn("conversion warnings", "feed", f.Name, "warnings", env.Warnings, "first", env.FirstWarning)
 	}
-	if r.beforePublish != nil {
-		r.beforePublish(f.Name)
+	if err := r.step(f.Name, stepEncoded); err != nil {
+		return res, err
 	}
-	doc := document{feed: f, at: at, rows: res.Rows, bytes: res.Bytes, sha256: res.SHA256,
-		contentType: encode.ContentType(f.Format), contentEncoding: enc.ContentEncoding(), schema: schema}
-	res.Status, res.Version, err = r.publish(ctx, up, doc)
+	doc := document{feed: f, version: version, at: at, manual: scheduled.IsZero(), rows: res.Rows, bytes: res.Bytes,
+		sha256: res.SHA256, contentType: contentType, contentEncoding: enc.ContentEncoding(),
+		schema: schemaJSON, schemaSHA256: schemaSum}
+	res.Status, res.Version, err = r.publish(ctx, up, st, doc)
 	if err == nil {
 		if perr := r.writeFeedPage(ctx, f, preview.Preview(res.SHA256)); perr != nil {
 			r.log().Error("feed page", "feed", f.Name, "error", perr.Error())

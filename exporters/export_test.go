@@ -9,6 +9,7 @@ import (
 	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"sort"
 	"strconv"
 	"strings"
@@ -93,7 +94,8 @@ func TestPublishedLayout(t *testing.T) {
 			if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(doc)) || m.SHA256 != res.SHA256 {
 				t.Fatalf("manifest does not describe the document: %+v", m)
 			}
-			if m.Version != VersionName(t0, m.SHA256) || !strings.HasPrefix(m.Version, "20261122T140000Z-") {
+			if !regexp.MustCompile(`^20261122T140000Z-[0-9a-f]{8}$`).MatchString(m.Version) || m.CheckedAt.IsZero() ||
+				m.SchemaSHA256 == "" {
 				t.Fatalf("version %s", m.Version)
 			}
 			if len(m.Versions) != 1 || m.Versions[0].Key != versionKey(f.Name, m.Version) {
@@ -107,9 +109,12 @@ func TestPublishedLayout(t *testing.T) {
 			wantEnc := map[string]string{"gzip": "gzip", "none": ""}[f.Compress]
 			wantType := map[string]string{"json": "application/json", "ndjson": "application/x-ndjson"}[f.Format]
 			for _, a := range []blob.Attrs{latest, version} {
-				if a.ContentEncoding != wantEnc || a.ContentType != wantType || a.User["sha256"] != m.SHA256 || a.User["rows"] != itoa(m.Rows) {
+				if a.ContentEncoding != wantEnc || a.ContentType != wantType || a.User["version"] != m.Version {
 					t.Fatalf("metadata of %s: %+v", a.Key, a.Meta)
 				}
+			}
+			if latest.User["sha256"] != m.SHA256 || latest.User["rows"] != itoa(m.Rows) {
+				t.Fatalf("metadata of latest.json: %+v", latest.Meta)
 			}
 			if latest.CacheControl != "public, max-age=60" || version.CacheControl != "public, max-age=31536000, immutable" {
 				t.Fatalf("cache control: latest %q version %q", latest.CacheControl, version.CacheControl)
@@ -423,10 +428,10 @@ func TestConcurrentRuns(t *testing.T) {
 		store, dir := fileStore(t)
 		release := make(chan struct{})
 		waiting := make(chan struct{})
-		old := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store, beforePublish: func(string) {
+		old := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store, hook: atStep(stepEncoded, func() {
 			close(waiting)
 			<-release
-		}}
+		})}
 		oldDone := make(chan Result)
 		go func() {
 			res, _ := old.Run(context.Background(), Request{ScheduledTime: t0})

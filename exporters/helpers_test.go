@@ -174,3 +174,13 @@ func assertNoTemp(t testing.TB, dir string) {
 		t.Fatalf("temporary files left behind: %v", left)
 	}
 }
+
+// atStep returns a Runner.hook that calls f after the named publish step.
+func atStep(step string, f func()) func(feed, step string) error {
+	return func(_, s string) error {
+		if s == step {
+			f()
+		}
+		return nil
+	}
+}

@@ -2,6 +2,8 @@ package exporters
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strings"
@@ -17,12 +19,14 @@ type Manifest struct {
 	Feed            string        `json:"feed"`
 	Version         string        `json:"version"`
 	GeneratedAt     time.Time     `json:"generated_at"`
+	CheckedAt       time.Time     `json:"checked_at"` // last run that found this content current
 	Rows            int64         `json:"rows"`
 	Bytes           int64         `json:"bytes"`
 	SHA256          string        `json:"sha256"`
 	ContentType     string        `json:"content_type"`
 	ContentEncoding string        `json:"content_encoding"` // "gzip" or "identity"
 	Schema          string        `json:"schema"`           // key of schema.json, relative to the prefix
+	SchemaSHA256    string        `json:"schema_sha256"`    // SHA-256 of schema.json's bytes
 	Latest          string        `json:"latest"`           // key of latest.json
 	Versions        []VersionInfo `json:"versions"`         // newest first, at most keep_versions
 }
@@ -34,16 +38,27 @@ type VersionInfo struct {
 	Rows            int64     `json:"rows"`
 	Bytes           int64     `json:"bytes"`
 	SHA256          string    `json:"sha256"`
+	ContentType     string    `json:"content_type"`
 	ContentEncoding string    `json:"content_encoding"`
+	SchemaSHA256    string    `json:"schema_sha256"`
 	Key             string    `json:"key"` // relative to the prefix
 }
 
-// versionTimeLayout names versions: 20261122T140000Z-<12 hex of sha256>.
+// versionTimeLayout names versions: 20261122T140000Z-<8 hex of a run id>.
 const versionTimeLayout = "20060102T150405Z"
 
-// VersionName returns the version name for a scheduled time and a document hash.
-func VersionName(t time.Time, sha256 string) string {
-	return t.UTC().Format(versionTimeLayout) + "-" + sha256[:12]
+// VersionName returns the version name for a run's time and its run id.
+func VersionName(t time.Time, runID string) string {
+	return t.UTC().Format(versionTimeLayout) + "-" + runID
+}
+
+// newRunID returns 8 lowercase hex digits from the system's random source.
+func newRunID() (string, error) {
+	var b [4]byte
+	if _, err := rand.Read(b[:]); err != nil {
+		return "", fmt.Errorf("run id: %w", err)
+	}
+	return hex.EncodeToString(b[:]), nil
 }
 
 // versionTime returns the scheduled time a version name carries.
@@ -61,18 +76,37 @@ func versionKey(feed, version string) string { return feed + "/versions/" + vers
 // readManifest returns the feed's manifest and its ETag; (nil, "", nil) when
 // the feed has never been published.
 func readManifest(ctx context.Context, s blob.Store, feed string) (*Manifest, string, error) {
+	m, a, err := readManifestAttrs(ctx, s, feed)
+	return m, a.ETag, err
+}
+
+// readManifestAttrs is readManifest with the object's attributes (ETag, and
+// the store's clock in Date).
+func readManifestAttrs(ctx context.Context, s blob.Store, feed string) (*Manifest, blob.Attrs, error) {
 	b, a, err := blob.ReadAll(ctx, s, manifestKey(feed))
 	if errors.Is(err, blob.ErrNotFound) {
-		return nil, "", nil
+		return nil, a, nil
 	}
 	if err != nil {
-		return nil, "", fmt.Errorf("read manifest: %w", err)
+		return nil, a, fmt.Errorf("read manifest: %w", err)
 	}
 	var m Manifest
 	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, "", fmt.Errorf("read manifest %s: %w", manifestKey(feed), err)
+		return nil, a, fmt.Errorf("read manifest %s: %w", manifestKey(feed), err)
 	}
-	return &m, a.ETag, nil
+	return &m, a, nil
+}
+
+// current returns the manifest's entry for its current version.
+func (m *Manifest) current() VersionInfo {
+	for _, v := range m.Versions {
+		if v.Version == m.Version {
+			return v
+		}
+	}
+	return VersionInfo{Version: m.Version, GeneratedAt: m.GeneratedAt, Rows: m.Rows, Bytes: m.Bytes, SHA256: m.SHA256,
+		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, SchemaSHA256: m.SchemaSHA256,
+		Key: versionKey(m.Feed, m.Version)}
 }
 
 // encodingName maps the HTTP Content-Encoding to the manifest's name.

@@ -3,6 +3,8 @@ package exporters
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"strconv"
@@ -22,126 +24,325 @@ const (
 	cacheShort     = "public, max-age=60"
 )
 
-// document is an uploaded (staged, not yet visible) feed document.
+// maxAttempts bounds the re-read/retry loops of the conditional writes.
+const maxAttempts = 5
+
+// Steps of a publish, in order, for Runner.hook (tests stop or interleave runs there).
+const (
+	stepEncoded  = "encoded"  // the document is encoded, nothing committed yet
+	stepVersion  = "version"  // versions/<version>.json is committed
+	stepManifest = "manifest" // manifest.json names the version
+	stepLatest   = "latest"   // latest.json agrees with the manifest
+	stepSchema   = "schema"   // schema.json is written
+	stepCatalog  = "catalog"  // index.json's new content is built, not yet written
+)
+
+// killed wraps an error a test hook returned: the run stops right there, as
+// if the process died, with no cleanup at all.
+type killed struct{ error }
+
+// state is what a run knows of the published feed when it starts.
+type state struct {
+	cur  *Manifest // nil: never published
+	etag string    // the manifest's ETag
+	date time.Time // the store's clock when it answered, zero if it has none
+}
+
+// readState reads the feed's manifest.
+func (r *Runner) readState(ctx context.Context, feed string) (state, error) {
+	m, a, err := readManifestAttrs(ctx, r.Store, feed)
+	return state{cur: m, etag: a.ETag, date: a.Date}, err
+}
+
+// runTime returns the time that names a run's version: the scheduled time, or
+// for a manual run the store's clock (else ours), never before the published
+// version's time, so latest never goes backwards (CONTRACT §5).
+func (r *Runner) runTime(st state, scheduled time.Time) time.Time {
+	if !scheduled.IsZero() {
+		return scheduled.UTC().Truncate(time.Second)
+	}
+	at := st.date
+	if at.IsZero() {
+		at = r.now()
+	}
+	at = at.UTC().Truncate(time.Second)
+	if st.cur != nil {
+		if curAt, err := versionTime(st.cur.Version); err == nil && curAt.After(at) {
+			at = curAt
+		}
+	}
+	return at
+}
+
+// staleSchedule reports whether a scheduled run is not newer than the
+// published version (a duplicate delivery or a late retry): it is skipped.
+func staleSchedule(cur *Manifest, scheduled time.Time) bool {
+	if cur == nil || scheduled.IsZero() {
+		return false
+	}
+	curAt, err := versionTime(cur.Version)
+	return err == nil && !scheduled.After(curAt)
+}
+
+// document is an encoded feed document, streamed to its version key but not
+// yet committed there.
 type document struct {
 	feed            *config.Feed
+	version         string
 	at              time.Time
+	manual          bool
 	rows, bytes     int64
 	sha256          string
 	contentType     string
 	contentEncoding string
-	schema          transform.Schema
+	schema          []byte // schema.json's bytes
+	schemaSHA256    string
 }
 
-func (d *document) meta(cache string) blob.Meta {
+// versionMeta is the metadata a version object is created with: the
+// multipart upload fixes it before the digest is known, so the sha256 and row
+// count are in the manifest and on latest.json (see README).
+func versionMeta(version, contentType, contentEncoding string) blob.Meta {
 	return blob.Meta{
-		ContentType: d.contentType, ContentEncoding: d.contentEncoding, CacheControl: cache,
-		User: map[string]string{"sha256": d.sha256, "rows": strconv.FormatInt(d.rows, 10)},
+		ContentType: contentType, ContentEncoding: contentEncoding, CacheControl: cacheImmutable,
+		User: map[string]string{"version": version},
 	}
 }
 
-// maxManifestAttempts bounds the re-read/retry loop of the conditional manifest write.
-const maxManifestAttempts = 5
+// latestMeta is latest.json's metadata for version v.
+func latestMeta(v VersionInfo) blob.Meta {
+	ce := v.ContentEncoding
+	if ce == "identity" {
+		ce = ""
+	}
+	return blob.Meta{
+		ContentType: v.ContentType, ContentEncoding: ce, CacheControl: cacheShort,
+		User: map[string]string{"sha256": v.SHA256, "rows": strconv.FormatInt(v.Rows, 10), "version": v.Version},
+	}
+}
 
-// publish makes a staged document the feed's newest version, in the order
-// version → latest.json → schema.json → manifest.json (CONTRACT §5), or
-// reports it unchanged or skipped. It returns the status and version.
-func (r *Runner) publish(ctx context.Context, up blob.Upload, d document) (string, string, error) {
-	feed := d.feed.Name
-	cur, etag, err := readManifest(ctx, r.Store, feed)
+func (d *document) info(generated time.Time) VersionInfo {
+	return VersionInfo{Version: d.version, GeneratedAt: generated, Rows: d.rows, Bytes: d.bytes, SHA256: d.sha256,
+		ContentType: d.contentType, ContentEncoding: encodingName(d.contentEncoding), SchemaSHA256: d.schemaSHA256,
+		Key: versionKey(d.feed.Name, d.version)}
+}
+
+// same reports whether the published version has this content: same sha256,
+// encoding and schema ("unchanged", CONTRACT §5).
+func (d *document) same(cur *Manifest) bool {
+	return cur != nil && cur.SHA256 == d.sha256 && cur.ContentEncoding == encodingName(d.contentEncoding) &&
+		cur.SchemaSHA256 == d.schemaSHA256
+}
+
+// loses reports whether the document must not replace cur: a scheduled run
+// not newer than cur, or any run older than cur.
+func (d *document) loses(cur *Manifest) bool {
+	if cur == nil {
+		return false
+	}
+	curAt, err := versionTime(cur.Version)
 	if err != nil {
-		return "", "", err
+		return false
 	}
-	version := VersionName(d.at, d.sha256)
-	if status, ok := compare(cur, d, version); ok {
-		return status, currentVersion(cur, status, version), nil
+	return d.at.Before(curAt) || (!d.manual && !d.at.After(curAt))
+}
+
+// publish decides what the encoded document up becomes, in the order of
+// CONTRACT §5: version object → manifest.json (conditional: the commit point)
+// → latest.json (conditional copy, re-checked against the manifest) →
+// schema.json. It returns the status and the version served.
+func (r *Runner) publish(ctx context.Context, up blob.Upload, st state, d document) (string, string, error) {
+	feed := d.feed.Name
+	if d.same(st.cur) {
+		up.Abort(context.WithoutCancel(ctx)) // never visible
+		return r.confirm(ctx, st, d)
+	}
+	if d.loses(st.cur) {
+		up.Abort(context.WithoutCancel(ctx))
+		return StatusSkipped, st.cur.Version, r.repair(ctx, feed, nil)
 	}
 
-	// 1. The immutable version. A duplicate delivery finds it already there.
-	vkey := versionKey(feed, version)
-	_, err = up.Commit(ctx, vkey, blob.WriteOptions{Meta: d.meta(cacheImmutable), IfNoneMatch: true})
-	createdVersion := err == nil
-	if err != nil && !errors.Is(err, blob.ErrPrecondition) {
+	// 1. The immutable version, streamed to its own key.
+	vkey := versionKey(feed, d.version)
+	if _, err := up.Commit(ctx); err != nil {
 		return "", "", fmt.Errorf("write version %s: %w", vkey, err)
 	}
-	// dropVersion removes the version this run created when it does not end
-	// up named by the manifest.
-	dropVersion := func(winner *Manifest) {
-		if createdVersion && !names(winner, version) {
-			if err := r.Store.Delete(context.WithoutCancel(ctx), vkey); err != nil {
-				r.log().Error("remove unpublished version", "feed", feed, "version", version, "error", err.Error())
-			}
+	if err := r.step(feed, stepVersion); err != nil {
+		return "", "", err
+	}
+	// drop removes the version object when the manifest ends up not naming it.
+	drop := func() {
+		if err := r.Store.Delete(context.WithoutCancel(ctx), vkey); err != nil {
+			r.log().Error("remove unpublished version", "feed", feed, "version", d.version, "error", err.Error())
 		}
 	}
 
-	// 2. latest.json, a server-side copy of the version.
-	if _, err := r.Store.Copy(ctx, vkey, latestKey(feed), blob.WriteOptions{Meta: d.meta(cacheShort)}); err != nil {
-		dropVersion(cur)
-		return "", "", r.restoreLatest(ctx, feed, fmt.Errorf("write latest.json: %w", err))
-	}
-
-	// 3. schema.json, when it changed.
-	schema, err := marshal(schemaDocument(feed, d.schema))
-	if err == nil {
-		err = r.putIfChanged(ctx, schemaKey(feed), schema, "application/schema+json")
-	}
-	if err != nil {
-		dropVersion(cur)
-		return "", "", r.restoreLatest(ctx, feed, fmt.Errorf("write schema.json: %w", err))
-	}
-
-	// 4. manifest.json, conditionally on the ETag read: a newer run that got
-	// there first wins, and this run then puts latest.json back to its version.
-	info := VersionInfo{Version: version, GeneratedAt: r.now().UTC().Truncate(time.Second), Rows: d.rows, Bytes: d.bytes,
-		SHA256: d.sha256, ContentEncoding: encodingName(d.contentEncoding), Key: vkey}
+	// 2. manifest.json, conditionally on the ETag read.
+	now := r.now().UTC().Truncate(time.Second)
+	cur, etag := st.cur, st.etag
 	var written *Manifest
 	for attempt := 1; ; attempt++ {
-		next := nextManifest(cur, d, info)
-		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
-		if cur == nil {
-			opt.IfNoneMatch = true
-		} else {
-			opt.IfMatch = etag
-		}
-		body, err := marshal(next)
-		if err != nil {
-			dropVersion(cur)
-			return "", "", r.restoreLatest(ctx, feed, err)
-		}
-		_, err = r.Store.Put(ctx, manifestKey(feed), bytes.NewReader(body), opt)
+		next := nextManifest(cur, d.feed, d.info(now))
+		err := r.putManifest(ctx, feed, next, cur, etag)
 		if err == nil {
 			written = next
 			break
 		}
-		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxManifestAttempts {
-			dropVersion(cur)
-			return "", "", r.restoreLatest(ctx, feed, fmt.Errorf("write manifest: %w", err))
+		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxAttempts {
+			drop()
+			return "", "", errors.Join(fmt.Errorf("write manifest: %w", err), r.repair(ctx, feed, nil))
 		}
-		// Someone else published meanwhile: re-read and decide again.
+		// Another run published meanwhile: decide again against it.
 		if cur, etag, err = readManifest(ctx, r.Store, feed); err != nil {
+			drop()
 			return "", "", err
 		}
-		// A manifest naming this very version is not proof that this run wrote
-		// it: a duplicate delivery of the same event finds the version already
-		// there and may win the manifest write. compare reports it unchanged,
-		// so the duplicate publishes at most once (TestConcurrentRuns).
-		if status, ok := compare(cur, d, version); ok {
-			dropVersion(cur)
-			if err := r.restoreLatest(ctx, feed, nil); err != nil {
-				return "", "", err
+		if d.same(cur) || d.loses(cur) {
+			drop()
+			status := StatusSkipped
+			if d.same(cur) {
+				status = StatusUnchanged
 			}
-			return status, currentVersion(cur, status, version), nil
+			return status, cur.Version, r.repair(ctx, feed, nil)
 		}
+	}
+	if err := r.step(feed, stepManifest); err != nil {
+		return "", "", err
+	}
+
+	// 3. latest.json and 4. schema.json follow the manifest; a failure now
+	// leaves a published version that the next run completes.
+	if err := r.repair(ctx, feed, &d); err != nil {
+		return StatusSuccess, d.version, fmt.Errorf("published %s, but: %w", d.version, err)
 	}
 
 	// 5. Retention, only after the new manifest is written.
 	r.sweepVersions(ctx, written, d.at)
-	return StatusSuccess, version, nil
+	return StatusSuccess, d.version, nil
+}
+
+// confirm records that the published content is still current: only the
+// manifest's checked_at advances (a conditional write), and what a killed run
+// left half-done is repaired.
+func (r *Runner) confirm(ctx context.Context, st state, d document) (string, string, error) {
+	feed := d.feed.Name
+	cur, etag := st.cur, st.etag
+	for attempt := 1; ; attempt++ {
+		next := *cur
+		next.CheckedAt = r.now().UTC().Truncate(time.Second)
+		err := r.putManifest(ctx, feed, &next, cur, etag)
+		if err == nil {
+			break
+		}
+		if !errors.Is(err, blob.ErrPrecondition) || attempt == maxAttempts {
+			return "", "", fmt.Errorf("confirm manifest: %w", err)
+		}
+		if cur, etag, err = readManifest(ctx, r.Store, feed); err != nil {
+			return "", "", err
+		}
+		if cur == nil || !d.same(cur) {
+			// Someone published other content meanwhile: nothing to confirm.
+			return StatusSkipped, cur.versionOrEmpty(), r.repair(ctx, feed, nil)
+		}
+	}
+	return StatusUnchanged, cur.Version, r.repair(ctx, feed, &d)
+}
+
+func (m *Manifest) versionOrEmpty() string {
+	if m == nil {
+		return ""
+	}
+	return m.Version
+}
+
+// putManifest writes m over the manifest cur read with ETag etag (If-Match),
+// or creates it when there was none (If-None-Match).
+func (r *Runner) putManifest(ctx context.Context, feed string, m, cur *Manifest, etag string) error {
+	body, err := marshal(m)
+	if err != nil {
+		return err
+	}
+	opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
+	if cur == nil {
+		opt.IfNoneMatch = true
+	} else {
+		opt.IfMatch = etag
+	}
+	_, err = r.Store.Put(ctx, manifestKey(feed), bytes.NewReader(body), opt)
+	return err
+}
+
+// repair brings latest.json, then schema.json, in line with the manifest:
+// every run ends with it, so whatever a killed run left is completed by the
+// next one, even one whose content is unchanged or that is skipped. d, when
+// it is the manifest's current version, supplies schema.json's bytes.
+func (r *Runner) repair(ctx context.Context, feed string, d *document) error {
+	ctx = context.WithoutCancel(ctx) // the manifest is written: finish the job
+	m, err := r.syncLatest(ctx, feed)
+	if err != nil || m == nil {
+		return err
+	}
+	if err := r.step(feed, stepLatest); err != nil {
+		return err
+	}
+	if d != nil && d.schema != nil && m.SchemaSHA256 == d.schemaSHA256 {
+		if err := r.putIfChanged(ctx, schemaKey(feed), d.schema, "application/schema+json"); err != nil {
+			return fmt.Errorf("write schema.json: %w", err)
+		}
+		if err := r.step(feed, stepSchema); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// syncLatest makes latest.json a copy of the version the manifest names,
+// compared by x-amz-meta-version. Each copy is conditional on the ETag of the
+// latest.json it replaces, and is followed by a fresh read of the manifest: a
+// run that read an older manifest cannot overwrite the copy of a newer one,
+// and a newer manifest written meanwhile is copied in its turn. It returns the
+// manifest it agreed with (nil: nothing published).
+func (r *Runner) syncLatest(ctx context.Context, feed string) (*Manifest, error) {
+	for range maxAttempts + 1 {
+		m, _, err := readManifest(ctx, r.Store, feed)
+		if err != nil || m == nil {
+			return nil, err
+		}
+		v := m.current()
+		opt := blob.WriteOptions{Meta: latestMeta(v)}
+		a, err := r.Store.Head(ctx, latestKey(feed))
+		switch {
+		case errors.Is(err, blob.ErrNotFound):
+			opt.IfNoneMatch = true
+		case err != nil:
+			return nil, fmt.Errorf("read latest.json: %w", err)
+		case a.User["version"] == m.Version:
+			return m, nil
+		default:
+			opt.IfMatch = a.ETag
+		}
+		if _, err := r.Store.Copy(ctx, v.Key, latestKey(feed), opt); err != nil && !errors.Is(err, blob.ErrPrecondition) {
+			return nil, fmt.Errorf("write latest.json: %w", err)
+		}
+	}
+	return nil, errors.New("write latest.json: it kept changing under concurrent runs")
+}
+
+// step runs the test hook after a publish step; an error it returns stops
+// the run there, as a crash would.
+func (r *Runner) step(feed, name string) error {
+	if r.hook == nil {
+		return nil
+	}
+	if err := r.hook(feed, name); err != nil {
+		return killed{err}
+	}
+	return nil
 }
 
 // sweepVersions deletes the version objects of m's feed that m does not name
-// and whose scheduled time is before at: those retention dropped, and any left
-// by an earlier run that died between writing its version and the manifest.
+// and whose time is before at: those retention dropped, and any left by an
+// earlier run that died between writing its version and the manifest.
 // Newer unnamed versions may belong to a run still publishing and are left.
 func (r *Runner) sweepVersions(ctx context.Context, m *Manifest, at time.Time) {
 	objects, err := r.Store.List(ctx, m.Feed+"/versions/")
@@ -165,45 +366,9 @@ func (r *Runner) sweepVersions(ctx context.Context, m *Manifest, at time.Time) {
 	}
 }
 
-// compare decides whether the document must not be published over cur:
-// unchanged (same sha256 and encoding) or skipped (cur is as new or newer).
-func compare(cur *Manifest, d document, version string) (string, bool) {
-	if cur == nil {
-		return "", false
-	}
-	if cur.SHA256 == d.sha256 && cur.ContentEncoding == encodingName(d.contentEncoding) {
-		return StatusUnchanged, true
-	}
-	curAt, err := versionTime(cur.Version)
-	if err == nil && !d.at.After(curAt) {
-		return StatusSkipped, true
-	}
-	return "", false
-}
-
-// currentVersion is the version a non-publishing status reports: the one served.
-func currentVersion(cur *Manifest, status, own string) string {
-	if cur != nil && status != StatusSuccess {
-		return cur.Version
-	}
-	return own
-}
-
-func names(m *Manifest, version string) bool {
-	if m == nil {
-		return false
-	}
-	for _, v := range m.Versions {
-		if v.Version == version {
-			return true
-		}
-	}
-	return false
-}
-
 // nextManifest returns the manifest naming info as the newest version, with
 // at most keep_versions versions.
-func nextManifest(cur *Manifest, d document, info VersionInfo) *Manifest {
+func nextManifest(cur *Manifest, f *config.Feed, info VersionInfo) *Manifest {
 	versions := []VersionInfo{info}
 	if cur != nil {
 		for _, v := range cur.Versions {
@@ -212,43 +377,15 @@ func nextManifest(cur *Manifest, d document, info VersionInfo) *Manifest {
 			}
 		}
 	}
-	if keep := d.feed.KeepVersions; len(versions) > keep {
+	if keep := f.KeepVersions; len(versions) > keep {
 		versions = versions[:keep]
 	}
-	feed := d.feed.Name
 	return &Manifest{
-		Feed: feed, Version: info.Version, GeneratedAt: info.GeneratedAt, Rows: info.Rows, Bytes: info.Bytes,
-		SHA256: info.SHA256, ContentType: d.contentType, ContentEncoding: info.ContentEncoding,
-		Schema: schemaKey(feed), Latest: latestKey(feed), Versions: versions,
+		Feed: f.Name, Version: info.Version, GeneratedAt: info.GeneratedAt, CheckedAt: info.GeneratedAt,
+		Rows: info.Rows, Bytes: info.Bytes, SHA256: info.SHA256, ContentType: info.ContentType,
+		ContentEncoding: info.ContentEncoding, Schema: schemaKey(f.Name), SchemaSHA256: info.SchemaSHA256,
+		Latest: latestKey(f.Name), Versions: versions,
 	}
-}
-
-// restoreLatest points latest.json back at the version the manifest names
-// (after this run copied its own and then lost or failed), or removes it when
-// nothing was published before. It returns cause, joined with its own failure.
-func (r *Runner) restoreLatest(ctx context.Context, feed string, cause error) error {
-	ctx = context.WithoutCancel(ctx)
-	m, _, err := readManifest(ctx, r.Store, feed)
-	if err != nil {
-		return errors.Join(cause, fmt.Errorf("restore latest.json: %w", err))
-	}
-	if m == nil {
-		if err := r.Store.Delete(ctx, latestKey(feed)); err != nil {
-			return errors.Join(cause, fmt.Errorf("remove latest.json: %w", err))
-		}
-		return cause
-	}
-	src := versionKey(m.Feed, m.Version)
-	a, err := r.Store.Head(ctx, src)
-	if err == nil {
-		opt := blob.WriteOptions{Meta: a.Meta}
-		opt.CacheControl = cacheShort
-		_, err = r.Store.Copy(ctx, src, latestKey(feed), opt)
-	}
-	if err != nil {
-		return errors.Join(cause, fmt.Errorf("restore latest.json: %w", err))
-	}
-	return cause
 }
 
 // putIfChanged writes a small JSON object unless it already has these bytes.
@@ -262,6 +399,16 @@ func (r *Runner) putIfChanged(ctx context.Context, key string, b []byte, content
 	}
 	_, err = r.Store.Put(ctx, key, bytes.NewReader(b), blob.WriteOptions{Meta: blob.Meta{ContentType: contentType, CacheControl: cacheShort}})
 	return err
+}
+
+// schemaBytes is schema.json for a mapper's document schema, and its SHA-256.
+func schemaBytes(feed string, s transform.Schema) ([]byte, string, error) {
+	b, err := marshal(schemaDocument(feed, s))
+	if err != nil {
+		return nil, "", err
+	}
+	sum := sha256.Sum256(b)
+	return b, hex.EncodeToString(sum[:]), nil
 }
 
 // schemaDocument wraps a mapper's document schema as a standalone JSON Schema.

@@ -34,6 +34,15 @@ func ContentType(format string) string {
 	return "application/json"
 }
 
+// ContentEncoding returns the HTTP Content-Encoding of a compression: "gzip"
+// or "".
+func ContentEncoding(compress string) string {
+	if compress == Gzip {
+		return "gzip"
+	}
+	return ""
+}
+
 // Writer encodes documents into w. It implements transform.Sink.
 type Writer struct {
 	format string

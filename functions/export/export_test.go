@@ -180,10 +180,10 @@ func TestEventsEndToEnd(t *testing.T) {
 
 	// The same event again (EventBridge delivers at least once): nothing new.
 	resp, failed = invoke(t, rt, event(t, "scheduled-event.json"))
-	if failed || resp.Status != "success" {
+	if failed || resp.Status != "skipped" {
 		t.Fatalf("duplicate: %+v", resp)
 	}
-	if got := statuses(resp); got["tracks"] != "unchanged" || got["genres"] != "unchanged" {
+	if got := statuses(resp); got["tracks"] != "skipped" || got["genres"] != "skipped" {
 		t.Fatalf("duplicate statuses %v", got)
 	}
 	for _, feed := range []string{"tracks", "genres"} {
@@ -192,12 +192,12 @@ func TestEventsEndToEnd(t *testing.T) {
 		}
 	}
 
-	// Scheduler input: tracks (same content) and albums.
+	// Scheduler input: tracks (same scheduled time: skipped) and albums.
 	resp, failed = invoke(t, rt, event(t, "scheduler-input.json"))
 	if failed || resp.Status != "success" {
 		t.Fatalf("scheduler input: %+v", resp)
 	}
-	if got := statuses(resp); got["tracks"] != "unchanged" || got["albums"] != "success" || len(got) != 2 {
+	if got := statuses(resp); got["tracks"] != "skipped" || got["albums"] != "success" || len(got) != 2 {
 		t.Fatalf("scheduler input statuses %v", got)
 	}
 	if b, _ := os.ReadFile(filepath.Join(pub, "tracks", "latest.json")); string(b) != string(latest) {
@@ -226,7 +226,7 @@ func TestEventsEndToEnd(t *testing.T) {
 	if l := lines[0]; l["Feed"] != "tracks" || l["Published"] != 1.0 || l["Rows"].(float64) < 1000 || l["SecondsSinceLastPublish"] != 0.0 {
 		t.Errorf("first EMF line %v", l)
 	}
-	if l := lines[2]; l["Unchanged"] != 1.0 || l["Published"] != 0.0 {
+	if l := lines[2]; l["Skipped"] != 1.0 || l["Published"] != 0.0 {
 		t.Errorf("duplicate EMF line %v", l)
 	}
 }

@@ -75,13 +75,13 @@ func TestEventsToMinIO(t *testing.T) {
 	if code, _ := anonymousGet(t, m.ObjectURL(m.Prefix+"/index.json")); code != 200 {
 		t.Errorf("anonymous GET index.json: %d", code)
 	}
-	if resp, failed := invoke(t, rt, event(t, "scheduled-event.json")); failed || statuses(resp)["tracks"] != "unchanged" {
+	if resp, failed := invoke(t, rt, event(t, "scheduled-event.json")); failed || statuses(resp)["tracks"] != "skipped" {
 		t.Fatalf("duplicate: %+v", resp)
 	}
 	if v := keys(t, m, m.Prefix+"/tracks/versions/"); len(v) != 1 {
 		t.Errorf("tracks versions after a duplicate: %v", v)
 	}
-	if resp, failed := invoke(t, rt, event(t, "scheduler-input.json")); failed || statuses(resp)["albums"] != "success" || statuses(resp)["tracks"] != "unchanged" {
+	if resp, failed := invoke(t, rt, event(t, "scheduler-input.json")); failed || statuses(resp)["albums"] != "success" || statuses(resp)["tracks"] != "skipped" {
 		t.Fatalf("scheduler input: %+v", resp)
 	}
 	before := keys(t, m, "")

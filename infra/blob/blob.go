@@ -36,6 +36,9 @@ type Attrs struct {
 	Size    int64
 	ETag    string
 	ModTime time.Time
+	// Date is the store's clock when it answered (the HTTP Date of the
+	// response), zero when the store has no clock of its own.
+	Date time.Time
 	Meta
 }
 
@@ -62,9 +65,9 @@ type Store interface {
 	Delete(ctx context.Context, key string) error
 	// List returns the committed objects whose keys start with prefix, sorted by key.
 	List(ctx context.Context, prefix string) ([]Attrs, error)
-	// NewUpload starts a streamed object whose key is chosen at Commit.
-	// Nothing is visible under any listed key until Commit succeeds.
-	NewUpload(ctx context.Context) (Upload, error)
+	// NewUpload starts a streamed object at key with opt's metadata and
+	// condition. Nothing is visible at key until Commit succeeds.
+	NewUpload(ctx context.Context, key string, opt WriteOptions) (Upload, error)
 	// Close releases the store's resources.
 	Close() error
 }
@@ -72,9 +75,10 @@ type Store interface {
 // Upload is a streamed object being written.
 type Upload interface {
 	io.Writer
-	// Commit makes the written bytes visible under key. With IfNoneMatch and an
-	// existing key it returns ErrPrecondition and discards the upload.
-	Commit(ctx context.Context, key string, opt WriteOptions) (Attrs, error)
+	// Commit makes the written bytes visible at the upload's key, atomically.
+	// When the upload's condition fails it returns ErrPrecondition and
+	// discards the upload.
+	Commit(ctx context.Context) (Attrs, error)
 	// Abort discards the upload; it is safe to call after Commit.
 	Abort(ctx context.Context) error
 }

@@ -108,7 +108,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 
 	t.Run("UploadCommitAbort", func(t *testing.T) {
 		s := newStore(t)
-		u, err := s.NewUpload(ctx)
+		u, err := s.NewUpload(ctx, "feed/versions/v1.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -121,7 +121,10 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		if l, _ := s.List(ctx, ""); len(l) != 0 {
 			t.Fatalf("uncommitted upload is visible: %v", keys(l))
 		}
-		a, err := u.Commit(ctx, "feed/versions/v1.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
+		if _, err := s.Head(ctx, "feed/versions/v1.json"); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("uncommitted upload is visible at its key: %v", err)
+		}
+		a, err := u.Commit(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -134,14 +137,14 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		assertBody(t, s, "feed/versions/v1.json", string(big))
 
 		// A second upload to the same key with If-None-Match loses and leaves nothing.
-		u2, _ := s.NewUpload(ctx)
+		u2, _ := s.NewUpload(ctx, "feed/versions/v1.json", blob.WriteOptions{IfNoneMatch: true})
 		u2.Write([]byte("other"))
-		if _, err := u2.Commit(ctx, "feed/versions/v1.json", blob.WriteOptions{IfNoneMatch: true}); !errors.Is(err, blob.ErrPrecondition) {
+		if _, err := u2.Commit(ctx); !errors.Is(err, blob.ErrPrecondition) {
 			t.Fatalf("commit on existing key: %v", err)
 		}
 		assertBody(t, s, "feed/versions/v1.json", string(big))
 
-		u3, _ := s.NewUpload(ctx)
+		u3, _ := s.NewUpload(ctx, "feed/versions/v3.json", blob.WriteOptions{})
 		u3.Write([]byte("discarded"))
 		if err := u3.Abort(ctx); err != nil {
 			t.Fatal(err)
@@ -215,10 +218,12 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 	})
 
+	t.Run("UploadManyPartsConditional", func(t *testing.T) { runBigConditional(t, newStore(t)) })
+
 	t.Run("UploadManyParts", func(t *testing.T) {
 		// Bigger than a few S3 parts (5 MiB minimum), written in odd-sized chunks.
 		s := newStore(t)
-		u, err := s.NewUpload(ctx)
+		u, err := s.NewUpload(ctx, "f/versions/big.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -234,7 +239,7 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			w.Write(chunk)
 			n += int64(len(chunk))
 		}
-		a, err := u.Commit(ctx, "f/versions/big.json", blob.WriteOptions{Meta: meta, IfNoneMatch: true})
+		a, err := u.Commit(ctx)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -258,6 +263,29 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			t.Fatalf("after commit: %v", keys(l))
 		}
 	})
+}
+
+// runBigConditional checks that a multipart-sized upload honours its
+// condition at commit (If-None-Match on a taken key loses and changes nothing).
+func runBigConditional(t *testing.T, s blob.Store) {
+	ctx := context.Background()
+	if _, err := s.Put(ctx, "f/versions/taken.json", strings.NewReader("first"), blob.WriteOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	u, err := s.NewUpload(ctx, "f/versions/taken.json", blob.WriteOptions{IfNoneMatch: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	chunk := bytes.Repeat([]byte("x"), 1<<20)
+	for range 12 {
+		if _, err := u.Write(chunk); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := u.Commit(ctx); !errors.Is(err, blob.ErrPrecondition) {
+		t.Fatalf("multipart commit onto a taken key: %v", err)
+	}
+	assertBody(t, s, "f/versions/taken.json", "first")
 }
 
 func keys(l []blob.Attrs) []string {

@@ -41,7 +41,7 @@ func TestAnonymousConsumers(t *testing.T) {
 		t.Fatal(err)
 	}
 	// Objects outside the feed prefix, written with credentials.
-	for _, k := range []string{"private/secret.json", ".sqlfeed-staging/public/x"} {
+	for _, k := range []string{"private/secret.json", "_sqlfeed-state/x"} {
 		if _, err := m.Client().PutObject(ctx, &s3.PutObjectInput{Bucket: &m.Bucket, Key: &k, Body: strings.NewReader("{}")}); err != nil {
 			t.Fatal(err)
 		}
@@ -74,7 +74,7 @@ func TestAnonymousConsumers(t *testing.T) {
 
 	for _, c := range []struct{ name, method, url string }{
 		{"GET outside the prefix", "GET", m.ObjectURL("private/secret.json")},
-		{"GET of a staged upload", "GET", m.ObjectURL(".sqlfeed-staging/public/x")},
+		{"GET of the state prefix", "GET", m.ObjectURL("_sqlfeed-state/x")},
 		{"listing the bucket", "GET", m.Endpoint + "/" + m.Bucket + "/"},
 		{"listing the prefix (v2)", "GET", m.Endpoint + "/" + m.Bucket + "?list-type=2&prefix=" + m.Prefix + "/"},
 		{"listing all buckets", "GET", m.Endpoint + "/"},

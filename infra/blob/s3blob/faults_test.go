@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/s3"
-
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
@@ -49,7 +47,7 @@ func writeUntil(u io.Writer, trigger func()) error {
 
 // assertPreviousServed checks the old version is still the only one and
 // latest.json still has its bytes, with no upload or staged object left.
-func assertPreviousServed(t *testing.T, m *testsvc.MinIO, s *s3blob.Store, staging string) {
+func assertPreviousServed(t *testing.T, m *testsvc.MinIO, s *s3blob.Store, key string) {
 	t.Helper()
 	l, err := s.List(context.Background(), "f/versions/")
 	if err != nil {
@@ -62,7 +60,7 @@ func assertPreviousServed(t *testing.T, m *testsvc.MinIO, s *s3blob.Store, stagi
 	if err != nil || string(b) != `["old"]` {
 		t.Fatalf("latest.json after the fault: %q, %v", b, err)
 	}
-	assertNoUploads(t, m, s, staging)
+	assertNoUploads(t, m, s, key)
 }
 
 func TestCancelMidUpload(t *testing.T) {
@@ -73,13 +71,14 @@ func TestCancelMidUpload(t *testing.T) {
 	}
 	publishOld(t, s)
 	ctx, cancel := context.WithCancel(context.Background())
-	u, err := s.NewUpload(ctx)
+	const key = "f/versions/new.json"
+	u, err := s.NewUpload(ctx, key, blob.WriteOptions{IfNoneMatch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	listed, pending := 0, 0
 	werr := writeUntil(u, func() {
-		listed, pending = multipartUploads(t, s, stagingKey(t, u)), m.PendingMultipartUploads()
+		listed, pending = multipartUploads(t, s, s.Prefix()+key), m.PendingMultipartUploads()
 		cancel()
 	})
 	if listed != 1 || pending != 1 {
@@ -88,13 +87,13 @@ func TestCancelMidUpload(t *testing.T) {
 	if !errors.Is(werr, context.Canceled) {
 		t.Fatalf("write after cancel: %v", werr)
 	}
-	if _, err := u.Commit(ctx, "f/versions/new.json", blob.WriteOptions{IfNoneMatch: true}); err == nil {
+	if _, err := u.Commit(ctx); err == nil {
 		t.Fatal("commit after cancel succeeded")
 	}
 	if err := u.Abort(ctx); err != nil { // with the cancelled context: must still clean up
 		t.Fatalf("abort: %v", err)
 	}
-	assertPreviousServed(t, m, s, stagingKey(t, u))
+	assertPreviousServed(t, m, s, key)
 }
 
 func TestServerStopsMidUpload(t *testing.T) {
@@ -105,12 +104,13 @@ func TestServerStopsMidUpload(t *testing.T) {
 		t.Fatal(err)
 	}
 	publishOld(t, s)
-	u, err := s.NewUpload(context.Background())
+	const key = "f/versions/new.json"
+	u, err := s.NewUpload(context.Background(), key, blob.WriteOptions{IfNoneMatch: true})
 	if err != nil {
 		t.Fatal(err)
 	}
 	werr := writeUntil(u, m.Stop)
-	_, cerr := u.Commit(context.Background(), "f/versions/new.json", blob.WriteOptions{IfNoneMatch: true})
+	_, cerr := u.Commit(context.Background())
 	if werr == nil && cerr == nil {
 		t.Fatal("upload committed while the server was down")
 	}
@@ -124,24 +124,5 @@ func TestServerStopsMidUpload(t *testing.T) {
 	if err := s.Close(); err != nil { // as the command does when it exits
 		t.Fatalf("close (retrying the abort) once the server is back: %v", err)
 	}
-	assertPreviousServed(t, m, s, stagingKey(t, u))
-}
-
-func TestAbortStale(t *testing.T) {
-	// A process killed between completing its staged upload and deleting it
-	// leaves a staged object; AbortStale sweeps those (and, on S3, the multipart
-	// uploads under the staging prefix, which MinIO cannot list by prefix).
-	m := testsvc.StartMinIO(t)
-	s := newStore(t, m, m.Prefix)
-	b, k := s.Bucket(), s.StagingPrefix()+"leftover"
-	if _, err := s.Client().PutObject(context.Background(), &s3.PutObjectInput{Bucket: &b, Key: &k, Body: strings.NewReader("x")}); err != nil {
-		t.Fatal(err)
-	}
-	if n, err := s.AbortStale(context.Background(), time.Hour); err != nil || n != 0 {
-		t.Fatalf("AbortStale(1h) = %d, %v; want 0 removed", n, err)
-	}
-	if n, err := s.AbortStale(context.Background(), 0); err != nil || n != 1 {
-		t.Fatalf("AbortStale(0) = %d, %v; want 1 removed", n, err)
-	}
-	assertNoUploads(t, m, s)
+	assertPreviousServed(t, m, s, key)
 }

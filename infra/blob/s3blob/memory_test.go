@@ -92,7 +92,9 @@ func TestStreamingMemoryChild(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	u, err := s.NewUpload(ctx)
+	u, err := s.NewUpload(ctx, "big/versions/big.json", blob.WriteOptions{
+		Meta: blob.Meta{ContentType: "application/x-ndjson"}, IfNoneMatch: true,
+	})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -114,9 +116,7 @@ func TestStreamingMemoryChild(t *testing.T) {
 	if err := w.Flush(); err != nil {
 		t.Fatal(err)
 	}
-	if _, err := u.Commit(ctx, "big/versions/big.json", blob.WriteOptions{
-		Meta: blob.Meta{ContentType: "application/x-ndjson"}, IfNoneMatch: true,
-	}); err != nil {
+	if _, err := u.Commit(ctx); err != nil {
 		t.Fatal(err)
 	}
 	status, _ := os.ReadFile("/proc/self/status")

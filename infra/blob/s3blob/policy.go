@@ -5,22 +5,6 @@ import (
 	"strings"
 )
 
-// StagingRoot is the bucket-level folder where uploads are staged before Commit
-// copies them to their final key. It is outside every feed prefix, so the public
-// read policy never covers it; template.yaml grants the publisher write/delete on
-// it and expires it (and incomplete multipart uploads) with a lifecycle rule.
-const StagingRoot = ".sqlfeed-staging/"
-
-// StagingPrefix is the key prefix under which a store rooted at prefix stages
-// its uploads.
-func StagingPrefix(prefix string) string {
-	prefix = strings.Trim(prefix, "/")
-	if prefix == "" {
-		return StagingRoot + "_/"
-	}
-	return StagingRoot + prefix + "/"
-}
-
 // PublicReadPolicy returns the bucket policy that lets anyone read the objects
 // under prefix and nothing else: anonymous s3:GetObject (GET and HEAD, including
 // conditional requests) on bucket/prefix/*; no listing, no writes, nothing

@@ -8,16 +8,12 @@
 // URL: s3://bucket/prefix[?part_size=BYTES&concurrency=N]. Endpoint, region and
 // credentials come from the standard chain (NewClient).
 //
-// For operators (template.yaml): streamed uploads larger than one part are
-// staged under StagingPrefix(prefix) (".sqlfeed-staging/<prefix>/"), outside
-// the public prefix, and copied to their final key at Commit. The publisher's
-// role therefore needs s3:PutObject, s3:GetObject, s3:DeleteObject and
-// s3:AbortMultipartUpload on both bucket/<prefix>/* and
-// bucket/.sqlfeed-staging/<prefix>/*, plus s3:ListBucket on the prefix (and
-// s3:ListBucketMultipartUploads for AbortStale). A lifecycle rule on
-// ".sqlfeed-staging/" should expire objects and abort incomplete multipart
-// uploads after a day, for processes killed mid-upload. The public policy is
-// PublicReadPolicy.
+// For operators (template.yaml): streamed uploads go straight to their key
+// (a multipart upload is invisible until completed), so the publisher's role
+// needs s3:PutObject, s3:GetObject, s3:DeleteObject and
+// s3:AbortMultipartUpload on bucket/<prefix>/* only, plus s3:ListBucket on the
+// prefix. A lifecycle rule aborting incomplete multipart uploads after a day
+// covers processes killed mid-upload (a live run aborts its own on failure). The public policy is PublicReadPolicy.
 package s3blob
 
 import (
@@ -33,6 +29,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
+	awsmiddleware "github.com/aws/aws-sdk-go-v2/aws/middleware"
 	v4 "github.com/aws/aws-sdk-go-v2/aws/signer/v4"
 	"github.com/aws/aws-sdk-go-v2/service/s3"
 	"github.com/aws/smithy-go/middleware"
@@ -100,14 +97,13 @@ type Store struct {
 	c           *s3.Client
 	bucket      string
 	prefix      string // "" or "a/b/"
-	staging     string // StagingPrefix(prefix)
 	partSize    int64
 	concurrency int
 	// partOpts are per-call options of UploadPart (see unsignedOverHTTP).
 	partOpts []func(*s3.Options)
 
 	mu      sync.Mutex
-	pending map[*upload]struct{} // uploads whose abort or staging delete failed
+	pending map[*upload]struct{} // uploads whose abort failed
 }
 
 // Open returns a store for bucket and key prefix, with a client from NewClient
@@ -137,7 +133,7 @@ func Open(ctx context.Context, bucket, prefix string, o Options) (*Store, error)
 		p += "/"
 	}
 	st := &Store{
-		c: c, bucket: bucket, prefix: p, staging: StagingPrefix(p),
+		c: c, bucket: bucket, prefix: p,
 		partSize: o.PartSize, concurrency: o.Concurrency,
 	}
 	if ep := c.Options().BaseEndpoint; ep != nil && strings.HasPrefix(strings.ToLower(*ep), "http://") {
@@ -179,12 +175,9 @@ func (s *Store) Bucket() string { return s.bucket }
 // Prefix returns the key prefix ("" or ending in "/").
 func (s *Store) Prefix() string { return s.prefix }
 
-// StagingPrefix returns the full key prefix (outside Prefix) where uploads are staged.
-func (s *Store) StagingPrefix() string { return s.staging }
-
 func (s *Store) key(key string) (string, error) {
 	clean := path.Clean("/" + key)[1:]
-	if key == "" || clean != key || (s.prefix == "" && strings.HasPrefix(key, StagingRoot)) {
+	if key == "" || clean != key {
 		return "", fmt.Errorf("s3: invalid key %q", key)
 	}
 	return s.prefix + key, nil
@@ -202,9 +195,15 @@ func (s *Store) Head(ctx context.Context, key string) (blob.Attrs, error) {
 	}
 	return blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		ModTime: aws.ToTime(out.LastModified),
-		Meta:    meta(out.ContentType, out.ContentEncoding, out.CacheControl, out.Metadata),
+		ModTime: aws.ToTime(out.LastModified), Date: serverTime(out.ResultMetadata),
+		Meta: meta(out.ContentType, out.ContentEncoding, out.CacheControl, out.Metadata),
 	}, nil
+}
+
+// serverTime is the Date of the response (the store's clock), zero if absent.
+func serverTime(md middleware.Metadata) time.Time {
+	t, _ := awsmiddleware.GetServerTime(md)
+	return t
 }
 
 // Get implements blob.Store.
@@ -219,18 +218,15 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Attrs,
 	}
 	return out.Body, blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
-		ModTime: aws.ToTime(out.LastModified),
-		Meta:    meta(out.ContentType, out.ContentEncoding, out.CacheControl, out.Metadata),
+		ModTime: aws.ToTime(out.LastModified), Date: serverTime(out.ResultMetadata),
+		Meta: meta(out.ContentType, out.ContentEncoding, out.CacheControl, out.Metadata),
 	}, nil
 }
 
 // Put implements blob.Store: small objects go in one PutObject, larger ones
-// through a staged multipart upload.
+// through a multipart upload.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opt blob.WriteOptions) (blob.Attrs, error) {
-	if _, err := s.key(key); err != nil {
-		return blob.Attrs{}, err
-	}
-	u, err := s.NewUpload(ctx)
+	u, err := s.NewUpload(ctx, key, opt)
 	if err != nil {
 		return blob.Attrs{}, err
 	}
@@ -238,7 +234,7 @@ func (s *Store) Put(ctx context.Context, key string, r io.Reader, opt blob.Write
 	if _, err := io.Copy(u, r); err != nil {
 		return blob.Attrs{}, fmt.Errorf("s3: put %s: %w", key, err)
 	}
-	return u.Commit(ctx, key, opt)
+	return u.Commit(ctx)
 }
 
 // Copy implements blob.Store with a server-side copy that replaces the
@@ -288,9 +284,6 @@ func (s *Store) List(ctx context.Context, prefix string) ([]blob.Attrs, error) {
 		}
 		for _, o := range page.Contents {
 			k := aws.ToString(o.Key)
-			if strings.HasPrefix(k, StagingRoot) { // only reachable with an empty prefix
-				continue
-			}
 			out = append(out, blob.Attrs{
 				Key: strings.TrimPrefix(k, s.prefix), Size: aws.ToInt64(o.Size),
 				ETag: aws.ToString(o.ETag), ModTime: aws.ToTime(o.LastModified),
@@ -343,56 +336,6 @@ func (s *Store) setPending(u *upload, pending bool) {
 		s.pending = map[*upload]struct{}{}
 	}
 	s.pending[u] = struct{}{}
-}
-
-// AbortStale aborts the multipart uploads and deletes the staged objects of
-// this store older than age: what a process killed mid-upload left behind
-// (template.yaml's lifecycle rule does the same on AWS). It returns how many
-// it removed.
-func (s *Store) AbortStale(ctx context.Context, age time.Duration) (int, error) {
-	cutoff := time.Now().Add(-age)
-	n := 0
-	var keyMarker, idMarker *string
-	for {
-		out, err := s.c.ListMultipartUploads(ctx, &s3.ListMultipartUploadsInput{
-			Bucket: &s.bucket, Prefix: &s.staging, KeyMarker: keyMarker, UploadIdMarker: idMarker,
-		})
-		if err != nil {
-			return n, wrap("list multipart uploads", s.staging, err)
-		}
-		for _, up := range out.Uploads {
-			if aws.ToTime(up.Initiated).After(cutoff) {
-				continue
-			}
-			if _, err := s.c.AbortMultipartUpload(ctx, &s3.AbortMultipartUploadInput{
-				Bucket: &s.bucket, Key: up.Key, UploadId: up.UploadId,
-			}); err != nil && !errors.Is(wrap("", "", err), blob.ErrNotFound) {
-				return n, wrap("abort multipart upload", aws.ToString(up.Key), err)
-			}
-			n++
-		}
-		if !aws.ToBool(out.IsTruncated) {
-			break
-		}
-		keyMarker, idMarker = out.NextKeyMarker, out.NextUploadIdMarker
-	}
-	p := s3.NewListObjectsV2Paginator(s.c, &s3.ListObjectsV2Input{Bucket: &s.bucket, Prefix: &s.staging})
-	for p.HasMorePages() {
-		page, err := p.NextPage(ctx)
-		if err != nil {
-			return n, wrap("list", s.staging, err)
-		}
-		for _, o := range page.Contents {
-			if aws.ToTime(o.LastModified).After(cutoff) {
-				continue
-			}
-			if _, err := s.c.DeleteObject(ctx, &s3.DeleteObjectInput{Bucket: &s.bucket, Key: o.Key}); err != nil {
-				return n, wrap("delete", aws.ToString(o.Key), err)
-			}
-			n++
-		}
-	}
-	return n, nil
 }
 
 func meta(ct, ce, cc *string, user map[string]string) blob.Meta {

@@ -4,8 +4,6 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"crypto/rand"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"slices"
@@ -20,50 +18,49 @@ import (
 )
 
 // Why the raw multipart API: feature/s3/manager is deprecated, and its
-// successor feature/s3/transfermanager is still v0 (its API may change) and,
-// like manager, wants the key when the upload starts and owns the abort. Our
-// key contains the document's sha256, known only at the end, and the publish
-// guarantees need control over every step (conditional completion, abort on
-// any failure, even after the caller's context is cancelled, and again later if
-// the server was down). The multipart calls are few; the SDK still does
-// signing, checksums and retries.
+// successor feature/s3/transfermanager is still v0 (its API may change); both
+// own the abort. The publish guarantees need control over every step
+// (conditional completion, abort on any failure, even after the caller's
+// context is cancelled, and again later if the server was down). The
+// multipart calls are few; the SDK still does signing, checksums and retries.
 //
-// Design: bytes written fill a part buffer. If Commit comes before the first
-// part is full, the object goes to its final key with one conditional
-// PutObject: no staging at all (manifests, indexes, most feeds). Otherwise a
-// multipart upload to a staging key outside the public prefix streams the
-// parts (at most Concurrency in flight; Write blocks when they are all busy, so
-// memory stays at PartSize × (Concurrency+1) whatever the size), Commit
-// completes it, copies it server-side to the final key with the conditions
-// (CopyObject, or UploadPartCopy beyond 5 GiB), and deletes the staging object.
-// Readers of the final key see the object whole or not at all.
+// Design: the key and metadata are fixed when the upload starts (CONTRACT §5:
+// a version streams straight to its key). Bytes written fill a part buffer. If
+// Commit comes before the first part is full, the object is one conditional
+// PutObject. Otherwise a multipart upload to the key itself streams the parts
+// (at most Concurrency in flight; Write blocks when they are all busy, so
+// memory stays at PartSize × (Concurrency+1) whatever the size), and Commit
+// completes it with the condition (If-None-Match / If-Match on
+// CompleteMultipartUpload). An incomplete multipart upload is invisible, so
+// readers of the key see the object whole or not at all.
 
 // NewUpload implements blob.Store. ctx bounds the part uploads. It first
 // retries (briefly) cleanups that failed before.
-func (s *Store) NewUpload(ctx context.Context) (blob.Upload, error) {
+func (s *Store) NewUpload(ctx context.Context, key string, opt blob.WriteOptions) (blob.Upload, error) {
+	dst, err := s.key(key)
+	if err != nil {
+		return nil, err
+	}
 	if s.hasPending() {
 		rctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 		s.RetryAborts(rctx) // best effort; Close tries again
 		cancel()
 	}
-	var b [12]byte
-	if _, err := rand.Read(b[:]); err != nil {
-		return nil, fmt.Errorf("s3: upload id: %w", err)
-	}
 	uctx, cancel := context.WithCancelCause(ctx)
 	return &upload{
-		s: s, ctx: uctx, cancel: cancel,
-		staging: s.staging + time.Now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(b[:]),
-		free:    make(chan []byte, s.concurrency+1),
-		slots:   make(chan struct{}, s.concurrency),
+		s: s, ctx: uctx, cancel: cancel, key: key, dst: dst, opt: opt,
+		free:  make(chan []byte, s.concurrency+1),
+		slots: make(chan struct{}, s.concurrency),
 	}, nil
 }
 
 type upload struct {
-	s       *Store
-	ctx     context.Context // cancelled on the first failed part
-	cancel  context.CancelCauseFunc
-	staging string // full key of the staged object
+	s      *Store
+	ctx    context.Context // cancelled on the first failed part
+	cancel context.CancelCauseFunc
+	key    string // the store's key
+	dst    string // the full key in the bucket
+	opt    blob.WriteOptions
 
 	buf   []byte        // the part being filled
 	free  chan []byte   // part buffers back from finished uploads
@@ -77,14 +74,17 @@ type upload struct {
 	mu       sync.Mutex
 	err      error // first error of a part upload
 	parts    []types.CompletedPart
-	uploadID *string // multipart upload to staging, until completed or aborted
-	staged   bool    // the staging object exists (multipart upload completed)
+	uploadID *string // multipart upload, until completed or aborted
 	done     bool    // committed or aborted: no more writes
 }
 
-// StagingKey returns the full key the upload is staged under (its multipart
-// upload, then the staged object), for operators and tests.
-func (u *upload) StagingKey() string { return u.staging }
+// UploadID returns the multipart upload's id ("" before the first part), for
+// operators and tests.
+func (u *upload) UploadID() string {
+	u.mu.Lock()
+	defer u.mu.Unlock()
+	return aws.ToString(u.uploadID)
+}
 
 // Write implements io.Writer. It returns an error once a part failed; the
 // multipart upload is then already aborted.
@@ -150,10 +150,12 @@ func (u *upload) flush() error {
 		// CRC32 end to end, as the SDK sends it on each part anyway: declared on
 		// the upload and listed per part at completion, so S3 checks the whole.
 		out, err := u.s.c.CreateMultipartUpload(u.ctx, &s3.CreateMultipartUploadInput{
-			Bucket: &u.s.bucket, Key: &u.staging, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+			Bucket: &u.s.bucket, Key: &u.dst, ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
+			ContentType: str(u.opt.ContentType), ContentEncoding: str(u.opt.ContentEncoding),
+			CacheControl: str(u.opt.CacheControl), Metadata: u.opt.User,
 		})
 		if err != nil {
-			err = wrap("create multipart upload", u.staging, err)
+			err = wrap("create multipart upload", u.dst, err)
 			u.fail(err)
 			return err
 		}
@@ -172,13 +174,13 @@ func (u *upload) flush() error {
 	u.wg.Go(func() {
 		defer func() { <-u.slots }()
 		out, err := u.s.c.UploadPart(u.ctx, &s3.UploadPartInput{
-			Bucket: &u.s.bucket, Key: &u.staging, UploadId: id, PartNumber: aws.Int32(num),
+			Bucket: &u.s.bucket, Key: &u.dst, UploadId: id, PartNumber: aws.Int32(num),
 			Body: bytes.NewReader(body), ContentLength: aws.Int64(int64(len(body))),
 			ChecksumAlgorithm: types.ChecksumAlgorithmCrc32,
 		}, u.s.partOpts...)
 		u.free <- body[:0]
 		if err != nil {
-			u.fail(wrap(fmt.Sprintf("upload part %d of", num), u.staging, err))
+			u.fail(wrap(fmt.Sprintf("upload part %d of", num), u.dst, err))
 			return
 		}
 		u.mu.Lock()
@@ -203,12 +205,7 @@ func (u *upload) fail(err error) {
 }
 
 // Commit implements blob.Upload.
-func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) (a blob.Attrs, err error) {
-	dst, err := u.s.key(key)
-	if err != nil {
-		u.cleanupDetached(ctx)
-		return blob.Attrs{}, err
-	}
+func (u *upload) Commit(ctx context.Context) (a blob.Attrs, err error) {
 	if err := u.failed(); err != nil {
 		return blob.Attrs{}, err
 	}
@@ -222,7 +219,7 @@ func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) 
 		u.cancel(errors.New("s3: upload finished"))
 	}()
 	if u.uploadID == nil {
-		return u.putSmall(ctx, key, dst, opt)
+		return u.putSmall(ctx)
 	}
 	// Cancelling Commit's context also stops the last parts.
 	stop := context.AfterFunc(ctx, func() { u.cancel(context.Cause(ctx)) })
@@ -242,41 +239,39 @@ func (u *upload) Commit(ctx context.Context, key string, opt blob.WriteOptions) 
 	slices.SortFunc(parts, func(a, b types.CompletedPart) int {
 		return cmp.Compare(aws.ToInt32(a.PartNumber), aws.ToInt32(b.PartNumber))
 	})
-	if _, err := u.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
-		Bucket: &u.s.bucket, Key: &u.staging, UploadId: u.uploadID,
+	ifMatch, ifNoneMatch := conditions(u.opt)
+	out, err := u.s.c.CompleteMultipartUpload(ctx, &s3.CompleteMultipartUploadInput{
+		Bucket: &u.s.bucket, Key: &u.dst, UploadId: u.uploadID,
 		MultipartUpload: &types.CompletedMultipartUpload{Parts: parts},
-	}); err != nil {
-		return blob.Attrs{}, wrap("complete multipart upload", u.staging, err)
+		IfMatch:         ifMatch, IfNoneMatch: ifNoneMatch,
+	})
+	if err != nil {
+		return blob.Attrs{}, wrap("complete multipart upload", u.dst, err)
 	}
 	u.mu.Lock()
-	u.uploadID, u.staged = nil, true
+	u.uploadID = nil
 	u.mu.Unlock()
-	a, err = u.s.copyObject(ctx, u.staging, dst, u.size, opt)
-	if err != nil {
-		return blob.Attrs{}, err
-	}
-	u.cleanupDetached(ctx) // delete the staging object; a leftover is swept by AbortStale / lifecycle
-	a.Key = key
-	return a, nil
+	return blob.Attrs{Key: u.key, Size: u.size, ETag: aws.ToString(out.ETag), ModTime: time.Now(), Meta: u.opt.Meta}, nil
 }
 
 // putSmall writes an upload that fits one part with a single PutObject.
-func (u *upload) putSmall(ctx context.Context, key, dst string, opt blob.WriteOptions) (blob.Attrs, error) {
-	ifMatch, ifNoneMatch := conditions(opt)
+func (u *upload) putSmall(ctx context.Context) (blob.Attrs, error) {
+	ifMatch, ifNoneMatch := conditions(u.opt)
+	opt := u.opt
 	out, err := u.s.c.PutObject(ctx, &s3.PutObjectInput{
-		Bucket: &u.s.bucket, Key: &dst, Body: bytes.NewReader(u.buf), ContentLength: aws.Int64(int64(len(u.buf))),
+		Bucket: &u.s.bucket, Key: &u.dst, Body: bytes.NewReader(u.buf), ContentLength: aws.Int64(int64(len(u.buf))),
 		ContentType: str(opt.ContentType), ContentEncoding: str(opt.ContentEncoding),
 		CacheControl: str(opt.CacheControl), Metadata: opt.User,
 		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
 	})
 	if err != nil {
-		return blob.Attrs{}, wrap("put", dst, err)
+		return blob.Attrs{}, wrap("put", u.dst, err)
 	}
-	return blob.Attrs{Key: key, Size: int64(len(u.buf)), ETag: aws.ToString(out.ETag), ModTime: time.Now(), Meta: opt.Meta}, nil
+	return blob.Attrs{Key: u.key, Size: int64(len(u.buf)), ETag: aws.ToString(out.ETag), ModTime: time.Now(), Meta: opt.Meta}, nil
 }
 
-// Abort implements blob.Upload. It aborts the multipart upload and deletes the
-// staging object even when ctx is already cancelled; if the server was
+// Abort implements blob.Upload. It aborts the multipart upload even when ctx
+// is already cancelled; if the server was
 // unreachable, a later Abort tries again. It is a no-op after Commit.
 func (u *upload) Abort(ctx context.Context) error {
 	u.mu.Lock()
@@ -294,32 +289,22 @@ func (u *upload) cleanupDetached(ctx context.Context) error {
 	return u.cleanup(cctx)
 }
 
-// cleanup waits for the parts in flight, then aborts the multipart upload and
-// deletes the staging object. What fails stays pending for Store.RetryAborts.
+// cleanup waits for the parts in flight, then aborts the multipart upload.
+// What fails stays pending for Store.RetryAborts.
 func (u *upload) cleanup(cctx context.Context) error {
 	u.wg.Wait()
 	u.buf = nil
 	u.mu.Lock()
 	defer u.mu.Unlock()
-	var errs []error
+	var err error
 	if u.uploadID != nil {
-		_, err := u.s.c.AbortMultipartUpload(cctx, &s3.AbortMultipartUploadInput{
-			Bucket: &u.s.bucket, Key: &u.staging, UploadId: u.uploadID,
+		_, err = u.s.c.AbortMultipartUpload(cctx, &s3.AbortMultipartUploadInput{
+			Bucket: &u.s.bucket, Key: &u.dst, UploadId: u.uploadID,
 		})
-		if err = wrap("abort multipart upload", u.staging, err); err == nil || errors.Is(err, blob.ErrNotFound) {
-			u.uploadID = nil
-		} else {
-			errs = append(errs, err)
+		if err = wrap("abort multipart upload", u.dst, err); err == nil || errors.Is(err, blob.ErrNotFound) {
+			u.uploadID, err = nil, nil
 		}
 	}
-	if u.staged {
-		_, err := u.s.c.DeleteObject(cctx, &s3.DeleteObjectInput{Bucket: &u.s.bucket, Key: &u.staging})
-		if err = wrap("delete staging object", u.staging, err); err == nil || errors.Is(err, blob.ErrNotFound) {
-			u.staged = false
-		} else {
-			errs = append(errs, err)
-		}
-	}
-	u.s.setPending(u, u.uploadID != nil || u.staged)
-	return errors.Join(errs...)
+	u.s.setPending(u, u.uploadID != nil)
+	return err
 }
