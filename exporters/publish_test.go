@@ -306,3 +306,25 @@ func TestSidecarFailureConsistent(t *testing.T) {
 		})
 	}
 }
+
+// TestManualRunNamedByStoreClock: on S3 a manual run's version is named by the
+// store's clock (the Date of the response that read the manifest, a 404 for a
+// first publish included), so a machine whose clock runs ahead cannot date a
+// version in the future.
+func TestManualRunNamedByStoreClock(t *testing.T) {
+	m := testsvc.StartMinIO(t)
+	store := openStore(t, m.URL())
+	dsn, w := scratchDB(t, "CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT)", "INSERT INTO items (label) VALUES ('a')")
+	ahead := func() time.Time { return time.Now().Add(365 * 24 * time.Hour) }
+	r := &Runner{Config: parseConfig(t, counterFeed), DB: openDB(t, dsn), Store: store, Now: ahead}
+	for i := range 2 {
+		before := time.Now().UTC().Truncate(time.Second)
+		res := runFeeds(t, r, time.Time{})[0]
+		after := time.Now().UTC()
+		at, err := versionTime(res.Version)
+		if err != nil || res.Status != StatusSuccess || at.Before(before) || at.After(after) {
+			t.Fatalf("run %d: %+v (%v), want a version named between %v and %v", i, res, err, before, after)
+		}
+		w.Exec("UPDATE items SET label = 'b'")
+	}
+}

@@ -191,7 +191,7 @@ func (s *Store) Head(ctx context.Context, key string) (blob.Attrs, error) {
 	}
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
-		return blob.Attrs{}, wrap("head", k, err)
+		return blob.Attrs{Date: errorDate(err)}, wrap("head", k, err)
 	}
 	return blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
@@ -214,7 +214,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Attrs,
 	}
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
-		return nil, blob.Attrs{}, wrap("get", k, err)
+		return nil, blob.Attrs{Date: errorDate(err)}, wrap("get", k, err)
 	}
 	return out.Body, blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
