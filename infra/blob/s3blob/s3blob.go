@@ -10,9 +10,9 @@
 //
 // For operators (template.yaml): streamed uploads go straight to their key
 // (a multipart upload is invisible until completed), so the publisher's role
-// needs s3:PutObject, s3:GetObject, s3:DeleteObject and
-// s3:AbortMultipartUpload on bucket/<prefix>/* only, plus s3:ListBucket on the
-// prefix. A lifecycle rule aborting incomplete multipart uploads after a day
+// needs s3:PutObject, s3:GetObject and s3:AbortMultipartUpload on
+// bucket/<prefix>/* only, plus s3:DeleteObject and s3:ListBucket on the feeds'
+// versions/ (the publisher deletes and lists nothing else). A lifecycle rule aborting incomplete multipart uploads after a day
 // covers processes killed mid-upload (a live run aborts its own on failure). The public policy is PublicReadPolicy.
 package s3blob
 
