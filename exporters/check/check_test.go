@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -439,5 +440,42 @@ func TestUnreachable(t *testing.T) {
 	}
 	if _, err := check.Run(context.Background(), "ftp://x/y", check.Options{}); err == nil {
 		t.Error("ftp:// accepted")
+	}
+}
+
+// TestConcurrencyBound: pages are read at most Concurrency at a time (and
+// really concurrently).
+func TestConcurrencyBound(t *testing.T) {
+	s, err := fileblob.Open(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	publish(t, s)
+	writePaged(t, s, "many-pages", 12, 5)
+	var mu sync.Mutex
+	inFlight, most := 0, 0
+	h := fileblob.Handler(s)
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !strings.Contains(r.URL.Path, "/pages/") || r.Method != http.MethodGet {
+			h.ServeHTTP(w, r)
+			return
+		}
+		mu.Lock()
+		inFlight++
+		most = max(most, inFlight)
+		mu.Unlock()
+		time.Sleep(20 * time.Millisecond)
+		h.ServeHTTP(w, r)
+		mu.Lock()
+		inFlight--
+		mu.Unlock()
+	}))
+	defer srv.Close()
+	rep, err := check.Run(context.Background(), srv.URL+"/", check.Options{Concurrency: 2})
+	if err != nil || !rep.OK {
+		t.Fatalf("%v %q", err, rep.Lines())
+	}
+	if most != 2 {
+		t.Fatalf("at most %d pages read at once, want 2", most)
 	}
 }
