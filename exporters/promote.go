@@ -87,6 +87,9 @@ func (r *Runner) Promote(ctx context.Context, feed, version string) (Result, err
 	if err := r.repair(ctx, feed, nil); err != nil {
 		return failed(fmt.Errorf("promote %s: manifest written, but: %w", version, err))
 	}
+	if err := r.writeFeedPage(ctx, f, nil); err != nil {
+		res.Message += "; " + feedPageKey(feed) + " was not updated: " + err.Error()
+	}
 	if err := r.writeCatalog(ctx); err != nil {
 		res.Message += "; index.json was not updated: " + err.Error()
 	}
