@@ -3,7 +3,7 @@ GO ?= go
 CACHE ?= $(or $(SQLFEED_CACHE),$(HOME)/.cache/sqlfeed)
 STATICCHECK ?= $(or $(shell command -v staticcheck 2>/dev/null),$(CACHE)/bin/staticcheck)
 
-.PHONY: test run vet bench chinook-db lint
+.PHONY: test run vet bench chinook-db lint screenshots
 
 # Two passes: everything under the race detector, then the heavy data-volume
 # tests (TestHeavy*: millions of rows, gigabytes), which -race slows tenfold.
@@ -26,6 +26,14 @@ bench:
 
 run:
 	$(GO) run ./cmd/sqlfeed run
+
+# The README's pictures of the pages for people (docs/*.png): the demo export
+# into a scratch folder, then headless Chromium. Not part of `make test`.
+SHOTS_DIR ?= $(CACHE)/screenshots-public
+screenshots:
+	rm -rf $(SHOTS_DIR)
+	SQLFEED_PUBLIC_URL=https://feeds.example.com $(GO) run ./cmd/sqlfeed run --to file://$(SHOTS_DIR)
+	$(GO) run ./exporters/site/screenshots -out docs $(SHOTS_DIR)
 
 chinook-db:
 	$(GO) run ./testdata/mkchinook testdata/chinook/Chinook_Sqlite.sql testdata/chinook.db

@@ -6,11 +6,15 @@
 
 LAMBDA_GOFLAGS = -tags lambda.norpc -trimpath -ldflags='-s -w'
 
-.PHONY: build-ExportFunction bootstrap cfn-lint
+.PHONY: build-ExportFunction build-PreTrafficFunction bootstrap cfn-lint smoke
 
 build-ExportFunction:
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/export
 	cp sqlfeed.yaml $(ARTIFACTS_DIR)/sqlfeed.yaml
+
+# The CodeDeploy PreTraffic hook (functions/pretraffic).
+build-PreTrafficFunction:
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build $(LAMBDA_GOFLAGS) -o $(ARTIFACTS_DIR)/bootstrap ./functions/pretraffic
 
 # bootstrap builds the function into bin/export/ without SAM.
 bootstrap:
@@ -18,3 +22,9 @@ bootstrap:
 
 cfn-lint:
 	cfn-lint template.yaml
+
+# smoke checks a deployed stack: every feed invoked once through the alias
+# "live", then `sqlfeed check` on its public URL (scripts/smoke.sh).
+smoke:
+	@test -n "$(STACK)" || { echo "usage: make smoke STACK=name"; exit 2; }
+	scripts/smoke.sh "$(STACK)"

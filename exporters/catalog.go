@@ -5,7 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"html/template"
 	"time"
 
 	"github.com/sqlfeed/sqlfeed/infra/blob"
@@ -60,6 +59,9 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 		if exists && bytes.Equal(old, b) {
 			break
 		}
+		if err := r.step("", stepCatalog); err != nil {
+			return err
+		}
 		opt := blob.WriteOptions{Meta: blob.Meta{ContentType: "application/json", CacheControl: cacheShort}}
 		if exists {
 			opt.IfMatch = a.ETag
@@ -74,14 +76,15 @@ func (r *Runner) writeCatalog(ctx context.Context) error {
 			return fmt.Errorf("write index.json: %w", err)
 		}
 	}
-	var page bytes.Buffer
-	if err := indexPage.Execute(&page, c); err != nil {
+	page, err := r.catalogHTML(c)
+	if err != nil {
 		return fmt.Errorf("render index.html: %w", err)
 	}
-	if err := r.putIfChanged(ctx, "index.html", page.Bytes(), "text/html; charset=utf-8"); err != nil {
-		return fmt.Errorf("write index.html: %w", err)
+	old, _, err := blob.ReadAll(ctx, r.Store, "index.html")
+	if err != nil && !errors.Is(err, blob.ErrNotFound) {
+		return fmt.Errorf("read index.html: %w", err)
 	}
-	return nil
+	return r.putHTML(ctx, "index.html", old, page)
 }
 
 // catalog builds index.json's content from the manifests of the config's feeds.
@@ -104,21 +107,3 @@ func (r *Runner) catalog(ctx context.Context) (Catalog, error) {
 	}
 	return c, nil
 }
-
-var indexPage = template.Must(template.New("index").Parse(`<!doctype html>
-<html lang="en">
-<head><meta charset="utf-8"><title>sqlfeed feeds</title>
-<style>body{font-family:system-ui,sans-serif;margin:2rem}table{border-collapse:collapse}td,th{padding:.3rem .8rem;border-bottom:1px solid #ddd;text-align:left}</style>
-</head>
-<body>
-<h1>Feeds</h1>
-<p>Machine-readable catalog: <a href="index.json">index.json</a>.</p>
-<table>
-<tr><th>Feed</th><th>Description</th><th>Version</th><th>Rows</th><th>Bytes</th><th>Updated (UTC)</th><th>Files</th></tr>
-{{- range .Feeds}}
-<tr><td><a href="{{.URLs.Latest}}">{{.Name}}</a></td><td>{{.Description}}</td><td><code>{{.Version}}</code></td><td>{{.Rows}}</td><td>{{.Bytes}}</td><td>{{.GeneratedAt.Format "2006-01-02 15:04:05"}}</td><td><a href="{{.URLs.Manifest}}">manifest</a> · <a href="{{.URLs.Schema}}">schema</a></td></tr>
-{{- end}}
-</table>
-</body>
-</html>
-`))

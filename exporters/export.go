@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sqlfeed/sqlfeed/exporters/encode"
+	"github.com/sqlfeed/sqlfeed/exporters/site"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/db"
@@ -203,7 +204,8 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 		return res, err
 	}
 	defer enc.Abort() // after Close: nothing; on failure: before the upload's Abort
-	if err := r.stream(ctx, f.Name, cur, mapper, enc); err != nil {
+	preview := &site.Capture{}
+	if err := r.stream(ctx, f.Name, cur, mapper, enc, previewSink{next: enc, capture: preview}); err != nil {
 		res.Rows = enc.Rows()
 		return res, err
 	}
@@ -221,14 +223,21 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 		sha256: res.SHA256, contentType: contentType, contentEncoding: enc.ContentEncoding(),
 		schema: schemaJSON, schemaSHA256: schemaSum}
 	res.Status, res.Version, err = r.publish(ctx, up, st, doc)
+	if err == nil {
+		if perr := r.writeFeedPage(ctx, f, preview.Preview(res.SHA256)); perr != nil {
+			r.log().Error("feed page", "feed", f.Name, "error", perr.Error())
+			res.Message = "the feed's page was not updated: " + perr.Error()
+		}
+	}
 	return res, err
 }
 
 // stream moves every row through the mapper into the encoder. Reading runs on
 // a goroutine of its own (see readBatches), and the encoder hashes, compresses
 // and uploads on another (encode.NewPipelined): database, mapping and upload
-// overlap, joined by bounded queues.
-func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer) error {
+// overlap, joined by bounded queues. The mapper writes to out, which passes
+// the documents on to enc.
+func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer, out transform.Sink) error {
 	batches, free := make(chan *rowBatch, 2), make(chan *rowBatch, 4)
 	for range cap(free) {
 		free <- newRowBatch(len(cur.Columns()))
@@ -246,7 +255,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 	last := time.Now()
 	for b := range batches {
 		for i := range b.n {
-			if err := m.Map(b.row(i), enc); err != nil {
+			if err := m.Map(b.row(i), out); err != nil {
 				stopReader()
 				return fmt.Errorf("row %d: %w", n+1, err)
 			}
@@ -268,7 +277,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if err := m.Flush(enc); err != nil {
+	if err := m.Flush(out); err != nil {
 		return fmt.Errorf("after %d rows: flush mapper: %w", n, err)
 	}
 	if err := enc.Close(); err != nil {

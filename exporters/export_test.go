@@ -162,7 +162,7 @@ func TestPublishedLayout(t *testing.T) {
 	if len(cat.Feeds) != len(cfg.Feeds) || cat.Feeds[0].URLs.Latest != "tracks/latest.json" || cat.Feeds[0].Rows != 3503 {
 		t.Fatalf("catalog: %+v", cat)
 	}
-	if page := string(readDoc(t, store, "index.html")); !strings.Contains(page, `<a href="tracks/latest.json">tracks</a>`) {
+	if page := string(readDoc(t, store, "index.html")); !strings.Contains(page, `<a href="tracks/index.html">tracks</a>`) {
 		t.Fatalf("index.html lacks the tracks link:\n%s", page)
 	}
 	assertNoTemp(t, dir)

@@ -34,6 +34,7 @@ const (
 	stepManifest = "manifest" // manifest.json names the version
 	stepLatest   = "latest"   // latest.json agrees with the manifest
 	stepSchema   = "schema"   // schema.json is written
+	stepCatalog  = "catalog"  // index.json's new content is built, not yet written
 )
 
 // killed wraps an error a test hook returned: the run stops right there, as

@@ -65,3 +65,9 @@ echo "test-services: $(/usr/bin/aws --version 2>&1 | head -1)"
 # curl (anonymous GETs) and GNU time (peak RSS of the 1 GiB publish).
 command -v curl >/dev/null || apt_install curl
 [ -x /usr/bin/time ] || apt_install time
+# Debian's Chromium for the browser tests of the pages for people
+# (exporters/pages_browser_test.go, driven by chromedp) and `make screenshots`.
+[ -x /usr/bin/chromium ] || apt_install chromium
+echo "test-services: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
+# jq: make smoke (scripts/smoke.sh) reads the AWS CLI's JSON with it.
+command -v jq >/dev/null || apt_install jq

@@ -16,9 +16,6 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/exporters"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
-	"github.com/sqlfeed/sqlfeed/infra/config"
-	"github.com/sqlfeed/sqlfeed/infra/db"
-	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 // Exit codes of CONTRACT §2.
@@ -29,9 +26,12 @@ const (
 )
 
 const usage = `usage:
-  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [FEED ...]   export now
+  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [FEED ...]   export now (--dry-run: write nothing)
   sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
+  sqlfeed promote  [--config FILE] [--to URL] [--json] FEED VERSION           make a kept older version current again (rollback)
+  sqlfeed check    [--json] [--max-age DURATION] URL                            verify what is published, as a consumer sees it
+  sqlfeed serve    [--addr HOST:PORT] DIR                                       serve a published folder with its stored metadata
 
 Defaults: --config sqlfeed.yaml, --db sqlite://testdata/chinook.db, --to file://public
 (environment: SQLFEED_CONFIG, SQLFEED_DB, SQLFEED_TO).
@@ -43,6 +43,7 @@ type options struct {
 	template       string // validate: SAM template whose schedules must match the feeds
 	dbSet          bool
 	json           bool
+	dryRun         bool // run: read, map and encode, write nothing
 }
 
 // storeOpened, when set (by main: not in tests), is called with the store of
@@ -63,6 +64,12 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return exitUsage
 	}
 	cmd, rest := args[0], args[1:]
+	switch cmd { // their own flags
+	case "check":
+		return c.check(ctx, rest)
+	case "serve":
+		return c.serve(ctx, rest)
+	}
 	fs := flag.NewFlagSet("sqlfeed "+cmd, flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.Usage = func() { fmt.Fprint(stderr, usage) }
@@ -71,6 +78,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.StringVar(&o.db, "db", envOr("SQLFEED_DB", "sqlite://testdata/chinook.db"), "database DSN")
 	fs.StringVar(&o.to, "to", envOr("SQLFEED_TO", "file://public"), "destination URL")
 	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
+	if cmd == "run" {
+		fs.BoolVar(&o.dryRun, "dry-run", false, "read, map and encode everything and report what would be published, writing nothing")
+	}
 	if cmd == "validate" {
 		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
 	}
@@ -89,6 +99,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return c.validate(ctx, o)
 	case "list":
 		return c.list(ctx, o)
+	case "promote":
+		return c.promote(ctx, o, names)
 	case "help", "-h", "--help":
 		fmt.Fprint(stdout, usage)
 		return exitOK
@@ -161,6 +173,9 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
+	if o.dryRun {
+		store = blob.DryRun(store)
+	}
 	defer store.Close()
 	if storeOpened != nil {
 		storeOpened(store)
@@ -174,11 +189,17 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 		return c.fail(exitUsage, err)
 	}
 	resp := exporters.NewResponse(results)
+	if o.dryRun {
+		resp.Message = "dry run: nothing was written; " + resp.Message
+	}
 	if o.json {
 		b, _ := json.MarshalIndent(resp, "", "  ")
 		fmt.Fprintln(c.stdout, string(b))
 	} else {
 		c.summary(results)
+		if o.dryRun {
+			fmt.Fprintln(c.stdout, "dry run: nothing was written")
+		}
 	}
 	if resp.Status == exporters.ResponseError {
 		return exitFailed
@@ -238,7 +259,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 		if err := checkTemplate(cfg, o.template); err != nil {
 			return c.fail(exitUsage, err)
 		}
-		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions; security checks pass\n", o.template)
+		fmt.Fprintf(c.stdout, "%s: one schedule per feed, same expressions, on the alias; security and safe-deploy checks pass\n", o.template)
 	}
 	if !o.dbSet {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
@@ -251,7 +272,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 	defer source.Close()
 	var problems []string
 	for _, f := range cfg.Feeds {
-		if err := checkFeed(ctx, source, f); err != nil {
+		if err := exporters.ValidateFeed(ctx, source, f, nil); err != nil {
 			problems = append(problems, fmt.Sprintf("feed %q: %v", f.Name, err))
 		}
 	}
@@ -260,20 +281,6 @@ func (c *cli) validate(ctx context.Context, o options) int {
 	}
 	fmt.Fprintf(c.stdout, "%s: %d feeds ok against %s\n", o.config, len(cfg.Feeds), source.DSN)
 	return exitOK
-}
-
-// checkFeed prepares the feed's query on the server and binds its mapper.
-func checkFeed(ctx context.Context, source *db.DB, f *config.Feed) error {
-	cols, err := source.Describe(ctx, f.QueryFor(source.Engine()))
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Pos, err)
-	}
-	m, err := transform.Default.New(f.Mapper, f.Spec())
-	if err != nil {
-		return fmt.Errorf("%s: %w", f.Pos, err)
-	}
-	_, err = m.Bind(cols, transform.NewEnv(f.Location))
-	return err
 }
 
 func (c *cli) list(ctx context.Context, o options) int {

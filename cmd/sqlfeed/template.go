@@ -3,14 +3,18 @@ package main
 import (
 	"fmt"
 	"os"
+	"time"
 
+	"github.com/sqlfeed/sqlfeed/exporters/check"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/samtemplate"
 )
 
 // checkTemplate checks the SAM template at path against the feeds of cfg:
 // one schedule per feed with the same expression, no schedule for a missing
-// feed, and the template's security properties.
+// feed, the template's security properties, and its safe deploys: schedules
+// on the alias, a PreTraffic hook, alarms on the executed version and
+// staleness alarms no shorter than each feed's interval.
 func checkTemplate(cfg *config.File, path string) error {
 	b, err := os.ReadFile(path)
 	if err != nil {
@@ -24,6 +28,17 @@ func checkTemplate(cfg *config.File, path string) error {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := samtemplate.CheckSecurity(b); err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	intervals := make(map[string]time.Duration, len(cfg.Feeds))
+	for _, f := range cfg.Feeds {
+		d, err := check.Interval(f.Schedule, time.Now())
+		if err != nil {
+			return fmt.Errorf("feed %q: %w", f.Name, err)
+		}
+		intervals[f.Name] = d
+	}
+	if err := samtemplate.CheckDeploy(b, intervals); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	return nil

@@ -37,7 +37,8 @@ type Attrs struct {
 	ETag    string
 	ModTime time.Time
 	// Date is the store's clock when it answered (the HTTP Date of the
-	// response), zero when the store has no clock of its own.
+	// response; also set with ErrNotFound), zero when the store has no clock
+	// of its own.
 	Date time.Time
 	Meta
 }

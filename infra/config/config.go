@@ -4,6 +4,7 @@ package config
 
 import (
 	"fmt"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -21,6 +22,10 @@ type File struct {
 	Version  int
 	Defaults Defaults
 	Feeds    []*Feed
+	// PublicURL is the public URL of the destination prefix (top-level
+	// public_url, overridden by $SQLFEED_PUBLIC_URL): the pages' fetch
+	// snippets show absolute URLs under it. Empty: paths relative to the prefix.
+	PublicURL string
 }
 
 // Defaults apply to every feed that does not set its own value.
@@ -174,6 +179,11 @@ func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
 		case "feeds":
 			feedsNode = v
 			return nil
+		case "public_url":
+			if err := p.str(v, &f.PublicURL); err != nil {
+				return err
+			}
+			return checkPublicURL(f.PublicURL, p.pos(v))
 		}
 		return p.unknown(k, "the config file")
 	})
@@ -182,6 +192,12 @@ func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
 	}
 	if f.Version == 0 {
 		return nil, p.errf(root, "missing version: 1")
+	}
+	if v, ok := os.LookupEnv("SQLFEED_PUBLIC_URL"); ok && v != "" {
+		if err := checkPublicURL(v, "$SQLFEED_PUBLIC_URL"); err != nil {
+			return nil, err
+		}
+		f.PublicURL = v
 	}
 	if feedsNode == nil || feedsNode.Kind != yaml.SequenceNode || len(feedsNode.Content) == 0 {
 		return nil, p.errf(root, "feeds: want a list of at least one feed")
@@ -202,6 +218,16 @@ func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
 		f.Feeds = append(f.Feeds, feed)
 	}
 	return f, nil
+}
+
+// checkPublicURL requires an absolute http(s) URL without query or fragment
+// (feed paths are appended to it).
+func checkPublicURL(s, pos string) error {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" || u.Fragment != "" {
+		return &Error{Pos: pos, Msg: fmt.Sprintf("public_url %q: want an absolute http(s) URL without query or fragment, e.g. https://bucket.s3.amazonaws.com/feeds", s)}
+	}
+	return nil
 }
 
 // checkFeed validates a parsed feed: values in range and a mapper that builds.

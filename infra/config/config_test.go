@@ -102,3 +102,36 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestPublicURL(t *testing.T) {
+	tests := []struct {
+		name, yaml, env, want, err string
+	}{
+		{"unset", base, "", "", ""},
+		{"from the file", "public_url: https://feeds.example.com/v1\n" + base, "", "https://feeds.example.com/v1", ""},
+		{"env wins", "public_url: https://feeds.example.com/v1\n" + base, "http://127.0.0.1:8080/feeds", "http://127.0.0.1:8080/feeds", ""},
+		{"env alone", base, "https://b.s3.amazonaws.com/feeds", "https://b.s3.amazonaws.com/feeds", ""},
+		{"relative", "public_url: feeds/\n" + base, "", "", `f.yaml:1: public_url "feeds/": want an absolute http(s) URL`},
+		{"other scheme", "public_url: s3://bucket/feeds\n" + base, "", "", `f.yaml:1: public_url "s3://bucket/feeds"`},
+		{"query", "public_url: https://x.example/?a=1\n" + base, "", "", "without query"},
+		{"bad env", base, "ftp://x", "", `$SQLFEED_PUBLIC_URL: public_url "ftp://x"`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Setenv("SQLFEED_PUBLIC_URL", tt.env)
+			f, err := Parse("f.yaml", []byte(tt.yaml), transform.Default)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v, want %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.PublicURL != tt.want {
+				t.Fatalf("PublicURL %q, want %q", f.PublicURL, tt.want)
+			}
+		})
+	}
+}

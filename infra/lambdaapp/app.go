@@ -6,9 +6,13 @@ package lambdaapp
 
 import (
 	"context"
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
+	"strings"
 	"sync"
 	"time"
 
@@ -34,6 +38,10 @@ type App struct {
 	Now            func() time.Time // nil: time.Now
 	// DBOptions is the pool of the database; the zero value is one connection.
 	DBOptions db.Options
+	// StateURL is the state prefix (s3://bucket/_sqlfeed-state, outside the
+	// public prefix) where the pre-traffic test exports; PreTrafficFeed is the
+	// feed it exports (default: the config's first).
+	StateURL, PreTrafficFeed string
 
 	mu       sync.Mutex // one invocation at a time per container
 	cfgText  string
@@ -95,6 +103,9 @@ func (a *App) Handle(ctx context.Context, payload json.RawMessage) (exporters.Re
 		a.Log.Error("bad request", "error", err.Error())
 		return exporters.BadRequest(err), nil
 	}
+	if req.Kind == lambdaevent.KindPreTraffic {
+		return a.preTraffic(ctx, req)
+	}
 	a.Log.Info("invocation", "kind", req.Kind, "feeds", req.Feeds, "scheduled_time", req.ScheduledTime, "event_id", req.ID)
 	cfg, err := a.config(ctx)
 	if err != nil {
@@ -137,12 +148,8 @@ func (a *App) finish(ctx context.Context, results []exporters.Result) (exporters
 	for _, res := range results {
 		m := metrics.Feed{Feed: res.Feed, Status: res.Status, Version: res.Version, Rows: res.Rows,
 			Bytes: res.Bytes, DurationMS: res.DurationMS, Warnings: res.Warnings}
-		switch res.Status {
-		case exporters.StatusSuccess, exporters.StatusUnchanged:
-			a.lastGood[res.Feed] = a.now()
-		case exporters.StatusError:
-			m.LastSuccess = a.lastSuccess(ctx, res.Feed)
-		}
+		// On every outcome, so the staleness alarm always has data.
+		m.LastPublish = a.lastPublish(ctx, res.Feed)
 		if a.Metrics != nil {
 			if err := a.Metrics.Emit(m); err != nil {
 				a.Log.Error("metrics", "error", err.Error())
@@ -156,20 +163,30 @@ func (a *App) finish(ctx context.Context, results []exporters.Result) (exporters
 	return resp, nil
 }
 
-// lastSuccess is when the feed last ran successfully: seen by this container,
-// else when its manifest was last written (zero when unknown).
-func (a *App) lastSuccess(ctx context.Context, feed string) time.Time {
-	if t, ok := a.lastGood[feed]; ok {
-		return t
-	}
+// lastPublish is when the feed was last confirmed: its manifest's checked_at
+// (else generated_at), read from the store after the run; when the manifest
+// cannot be read, the last time this container read one (zero when unknown).
+func (a *App) lastPublish(ctx context.Context, feed string) time.Time {
 	if a.Store == nil {
-		return time.Time{}
+		return a.lastGood[feed]
 	}
-	at, err := a.Store.Head(ctx, feed+"/manifest.json")
+	b, _, err := blob.ReadAll(ctx, a.Store, feed+"/manifest.json")
 	if err != nil {
-		return time.Time{}
+		return a.lastGood[feed]
 	}
-	return at.ModTime
+	var m struct {
+		GeneratedAt time.Time `json:"generated_at"`
+		CheckedAt   time.Time `json:"checked_at"`
+	}
+	if err := json.Unmarshal(b, &m); err != nil {
+		return a.lastGood[feed]
+	}
+	t := m.CheckedAt
+	if t.IsZero() {
+		t = m.GeneratedAt
+	}
+	a.lastGood[feed] = t
+	return t
 }
 
 // failAll reports every requested feed (all when none named) as failed with err.
@@ -242,4 +259,62 @@ func (a *App) Close() error {
 		errs = append(errs, a.Store.Close())
 	}
 	return errors.Join(errs...)
+}
+
+// preTraffic is the deploy's self-test of this version (CONTRACT §7): every
+// feed's query and mapping validated against the database, then one feed
+// exported to a fresh folder of the state prefix. It publishes nothing and
+// emits no metrics; the error is a *ResponseError when anything failed.
+func (a *App) preTraffic(ctx context.Context, req lambdaevent.Request) (exporters.Response, error) {
+	cfg, err := a.config(ctx)
+	if err != nil {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
+	}
+	if a.StateURL == "" {
+		return a.fail(errors.New("pre-traffic test: no state prefix (SQLFEED_STATE)"))
+	}
+	feed := a.PreTrafficFeed
+	if len(req.Feeds) > 0 {
+		feed = req.Feeds[0]
+	}
+	if feed == "" && len(cfg.Feeds) > 0 {
+		feed = cfg.Feeds[0].Name
+	}
+	if cfg.Feed(feed) == nil {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", &exporters.UnknownFeedError{Name: feed}))
+	}
+	source, err := a.database(ctx)
+	if err != nil {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
+	}
+	var problems []error
+	for _, f := range cfg.Feeds {
+		if err := exporters.ValidateFeed(ctx, source, f, nil); err != nil {
+			problems = append(problems, fmt.Errorf("feed %q: %w", f.Name, err))
+		}
+	}
+	if len(problems) > 0 {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", errors.Join(problems...)))
+	}
+	var id [4]byte
+	rand.Read(id[:])
+	to := strings.TrimRight(a.StateURL, "/") + "/pretraffic/" + a.now().UTC().Format("20060102T150405Z") + "-" + hex.EncodeToString(id[:])
+	store, err := blob.Open(ctx, to)
+	if err != nil {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
+	}
+	defer store.Close()
+	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: a.Log, Now: a.Now}
+	results, err := r.Run(ctx, exporters.Request{Feeds: []string{feed}})
+	if err != nil {
+		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
+	}
+	resp := exporters.NewResponse(results)
+	if resp.Status == exporters.ResponseError {
+		a.Log.Error("pre-traffic test failed", "feed", feed, "to", to, "message", resp.Message)
+		return resp, &ResponseError{Response: resp}
+	}
+	resp.Message = fmt.Sprintf("pre-traffic test passed: %d feeds validated against the database, feed %s exported to %s", len(cfg.Feeds), feed, to)
+	a.Log.Info("pre-traffic test passed", "feeds", len(cfg.Feeds), "feed", feed, "to", to)
+	return resp, nil
 }

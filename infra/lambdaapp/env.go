@@ -21,6 +21,8 @@ import (
 //	SQLFEED_TO            s3://bucket/prefix (or file://DIR)
 //	SQLFEED_FEEDS         feeds a Scheduled Event runs, comma separated (default all)
 //	SQLFEED_SETTINGS_TTL  how long settings are cached (Go duration, default 5m)
+//	SQLFEED_STATE         the state prefix, s3://bucket/_sqlfeed-state (the pre-traffic test exports there)
+//	SQLFEED_PRETRAFFIC_FEED the feed the pre-traffic test exports (default the first)
 //
 // EMF metric lines go to stdout; logs go to log.
 func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer, log *slog.Logger) (*App, error) {
@@ -70,5 +72,7 @@ func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 		Metrics:        &metrics.Emitter{W: stdout},
 		Log:            log,
 		ScheduledFeeds: feeds,
+		StateURL:       getenv("SQLFEED_STATE"),
+		PreTrafficFeed: getenv("SQLFEED_PRETRAFFIC_FEED"),
 	}, nil
 }

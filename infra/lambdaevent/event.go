@@ -20,6 +20,10 @@ import (
 const (
 	KindScheduled = "scheduled-event" // classic Scheduled Event
 	KindDirect    = "direct"          // {"feeds", "scheduled_time"}
+	// KindPreTraffic is the deploy's self-test, {"pretraffic": {"feed": "genres"}}
+	// (feed optional): validate every feed against the database and export one
+	// to the state prefix, publishing nothing.
+	KindPreTraffic = "pretraffic"
 )
 
 // Request is a parsed invocation.
@@ -97,6 +101,9 @@ func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Reque
 	if _, ok := keys["detail-type"]; ok {
 		return parseScheduled(payload, scheduledFeeds)
 	}
+	if raw, ok := keys["pretraffic"]; ok && len(keys) == 1 {
+		return parsePreTraffic(raw)
+	}
 	if len(keys) == 0 {
 		return Request{}, bad(`empty event: send a Scheduled Event or {"feeds": [...], "scheduled_time": "..."}`)
 	}
@@ -154,5 +161,24 @@ func parseDirect(payload []byte, now func() time.Time) (Request, error) {
 		return Request{}, bad("scheduled_time %q is out of range", *d.ScheduledTime)
 	}
 	r.ScheduledTime = t.UTC()
+	return r, nil
+}
+
+func parsePreTraffic(raw json.RawMessage) (Request, error) {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.DisallowUnknownFields()
+	var p struct {
+		Feed string `json:"feed"`
+	}
+	if err := dec.Decode(&p); err != nil {
+		return Request{}, bad(`want {"pretraffic": {"feed": "name"}}: %v`, err)
+	}
+	r := Request{Kind: KindPreTraffic}
+	if p.Feed != "" {
+		if !feedName.MatchString(p.Feed) {
+			return Request{}, bad("feed %q is not a feed name ([a-z0-9-]+)", p.Feed)
+		}
+		r.Feeds = []string{p.Feed}
+	}
 	return r, nil
 }

@@ -125,3 +125,28 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+func TestParsePreTraffic(t *testing.T) {
+	for _, c := range []struct {
+		in   string
+		want Request
+		bad  bool
+	}{
+		{`{"pretraffic": {}}`, Request{Kind: KindPreTraffic}, false},
+		{`{"pretraffic": {"feed": "genres"}}`, Request{Kind: KindPreTraffic, Feeds: []string{"genres"}}, false},
+		{`{"pretraffic": {"feed": "../x"}}`, Request{}, true},
+		{`{"pretraffic": {"feeds": ["genres"]}}`, Request{}, true},
+		{`{"pretraffic": {}, "feeds": ["genres"]}`, Request{}, true},
+	} {
+		r, err := Parse([]byte(c.in), nil, fixed)
+		if c.bad {
+			if !IsBadRequest(err) {
+				t.Errorf("%s: %+v, %v; want a bad request", c.in, r, err)
+			}
+			continue
+		}
+		if err != nil || !reflect.DeepEqual(r, c.want) {
+			t.Errorf("%s: %+v, %v; want %+v", c.in, r, err, c.want)
+		}
+	}
+}

@@ -25,9 +25,10 @@ const (
 	Unchanged = "Unchanged" // 1 when the content was unchanged (Count)
 	Skipped   = "Skipped"   // 1 when a newer version was already published (Count)
 	Failed    = "Failed"    // 1 when the run failed (Count)
-	// SinceLastPublish is the seconds since the feed last ran successfully
-	// (published or found unchanged): 0 after a success, growing while runs fail.
-	// The staleness alarm watches it.
+	// SinceLastPublish is the seconds since the feed's manifest last confirmed
+	// its content (checked_at: a run that published or found it unchanged),
+	// reported on every run outcome so that the staleness alarm always has
+	// data: about 0 after a success, growing while runs fail or are skipped.
 	SinceLastPublish = "SecondsSinceLastPublish"
 )
 
@@ -40,9 +41,10 @@ type Feed struct {
 	Bytes      int64
 	DurationMS int64
 	Warnings   int
-	// LastSuccess is when the feed last ran successfully; zero when unknown
-	// (then SecondsSinceLastPublish is left out of a failed run's line).
-	LastSuccess time.Time
+	// LastPublish is when the feed was last confirmed: the manifest's
+	// checked_at (else generated_at). Zero when unknown: then a success
+	// reports 0 and any other outcome leaves SecondsSinceLastPublish out.
+	LastPublish time.Time
 }
 
 // Emitter writes EMF lines to W, one Write per line.
@@ -106,10 +108,10 @@ func (e *Emitter) Emit(f Feed) error {
 		{Published, "Count"}, {Unchanged, "Count"}, {Skipped, "Count"}, {Failed, "Count"},
 	}
 	switch {
+	case !f.LastPublish.IsZero():
+		line[SinceLastPublish] = max(0, int64(t.Sub(f.LastPublish)/time.Second))
 	case f.Status == "success" || f.Status == "unchanged":
 		line[SinceLastPublish] = 0
-	case !f.LastSuccess.IsZero():
-		line[SinceLastPublish] = max(0, int64(t.Sub(f.LastSuccess)/time.Second))
 	}
 	if _, ok := line[SinceLastPublish]; ok {
 		defs = append(defs, metricDef{SinceLastPublish, "Seconds"})

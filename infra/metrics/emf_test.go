@@ -49,10 +49,12 @@ func TestEmitEMF(t *testing.T) {
 	}
 	must(e.Emit(Feed{Feed: "tracks", Status: "success", Version: "v1", Rows: 3503, Bytes: 123456, DurationMS: 840, Warnings: 2}))
 	must(e.Emit(Feed{Feed: "albums", Status: "unchanged", Rows: 347}))
-	must(e.Emit(Feed{Feed: "genres", Status: "error", LastSuccess: now.Add(-2 * time.Hour)}))
+	must(e.Emit(Feed{Feed: "genres", Status: "error", LastPublish: now.Add(-2 * time.Hour)}))
 	must(e.Emit(Feed{Feed: "artists", Status: "error"}))
+	must(e.Emit(Feed{Feed: "playlists", Status: "skipped", LastPublish: now.Add(-90 * time.Second)}))
+	must(e.Emit(Feed{Feed: "invoices", Status: "unchanged", LastPublish: now.Add(-1 * time.Second)}))
 	lines := parseLines(t, buf.Bytes())
-	if len(lines) != 4 {
+	if len(lines) != 6 {
 		t.Fatalf("%d lines", len(lines))
 	}
 	for i, l := range lines {
@@ -81,6 +83,8 @@ func TestEmitEMF(t *testing.T) {
 		{Rows: 347, Published: 0, Unchanged: 1, Failed: 0, SinceLastPublish: 0},
 		{Published: 0, Failed: 1, SinceLastPublish: 7200},
 		{Failed: 1},
+		{Skipped: 1, SinceLastPublish: 90},
+		{Unchanged: 1, SinceLastPublish: 1},
 	}
 	for i, w := range want {
 		for k, v := range w {

@@ -1,10 +1,12 @@
 package samtemplate
 
 import (
+	"encoding/json"
 	"os"
 	"os/exec"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
@@ -67,7 +69,11 @@ func TestTemplateMutations(t *testing.T) {
 		{"no reserved concurrency", "      ReservedConcurrentExecutions: !Ref ReservedConcurrency\n", "", "ReservedConcurrentExecutions"},
 		{"no failure destination", "            Type: SQS\n", "            Type: SNS\n", "OnFailure"},
 		{"no errors alarm", "      MetricName: Errors\n", "      MetricName: Throttles\n", "Errors"},
-		{"wildcard iam", "Action: [s3:GetObject, s3:PutObject, s3:DeleteObject, s3:AbortMultipartUpload]", "Action: s3:*", `allows "s3:*"`},
+		{"wildcard iam", "Action: [s3:GetObject, s3:PutObject, s3:AbortMultipartUpload]", "Action: s3:*", `allows "s3:*"`},
+		{"role writes the whole bucket", `                Resource: !Sub "${FeedBucket.Arn}/${FeedPrefix}/*"`, `                Resource: !Sub "${FeedBucket.Arn}/*"`, `statement FeedObjects grants S3 object rights on "${FeedBucket.Arn}/*"`},
+		{"role deletes on the bucket", `Resource: !Sub "${FeedBucket.Arn}/${FeedPrefix}/*/versions/*"`, `Resource: !GetAtt FeedBucket.Arn`, `statement DeleteFeedVersions grants S3 object rights on "FeedBucket.Arn"`},
+		{"role lists the whole bucket", "                Condition:\n                  StringLike:\n                    s3:prefix: !Sub \"${FeedPrefix}/*/versions/\"\n", "", "ListBucket without an s3:prefix condition"},
+		{"role lists every prefix", `s3:prefix: !Sub "${FeedPrefix}/*/versions/"`, `s3:prefix: "*"`, `ListBucket on prefix "*"`},
 		{"no stale alarm", "Dimensions: [{Name: Feed, Value: genres}]", "Dimensions: [{Name: Feed, Value: genre}]", `"genres" has no staleness alarm`},
 	}
 	for _, tc := range cases {
@@ -119,5 +125,89 @@ func TestCfnLint(t *testing.T) {
 	out, err := exec.Command(bin, "../../template.yaml").CombinedOutput()
 	if err != nil || len(strings.TrimSpace(string(out))) > 0 {
 		t.Fatalf("cfn-lint template.yaml: %v\n%s", err, out)
+	}
+}
+
+func TestCheckDeploy(t *testing.T) {
+	b, err := os.ReadFile("../../template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := string(b)
+	day := 24 * time.Hour
+	intervals := map[string]time.Duration{"tracks": time.Hour, "albums": day, "genres": day, "invoices-by-country": day, "artists": day}
+	if err := CheckDeploy(b, intervals); err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	for _, c := range []struct{ name, old, new, want string }{
+		{"no alias", "      AutoPublishAlias: live\n", "", "no AutoPublishAlias"},
+		{"no hook", "        Hooks:\n          PreTraffic: !Ref PreTrafficFunction\n", "", "no PreTraffic hook"},
+		{"errors of every version", "        - Name: ExecutedVersion\n          Value: !GetAtt ExportFunction.Version.Version\n", "", "without the ExecutedVersion dimension"},
+		{"missing data not breaching", "      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: breaching",
+			"      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching", `TreatMissingData is "notBreaching"`},
+		{"period shorter than the interval", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 86400", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 3600", `feed "albums"): evaluates 1h0m0s`},
+		{"standalone schedule on $LATEST", "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !GetAtt ExportFunction.Arn\n        RoleArn: x\n  FailureQueue:\n", "schedule ExtraSchedule invokes ExportFunction's $LATEST"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			if !strings.Contains(tpl, c.old) {
+				t.Fatalf("template.yaml no longer contains %q", c.old)
+			}
+			err := CheckDeploy([]byte(strings.Replace(tpl, c.old, c.new, 1)), intervals)
+			if err == nil || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want %q", err, c.want)
+			}
+		})
+	}
+	// An alias target is fine.
+	ok := strings.Replace(tpl, "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !Ref ExportFunctionAliaslive\n        RoleArn: x\n  FailureQueue:\n", 1)
+	if err := CheckDeploy([]byte(ok), intervals); err != nil {
+		t.Fatalf("alias target: %v", err)
+	}
+}
+
+// RoleStatements resolves the export role's S3 statements for a bucket and
+// prefix, and refuses what it cannot resolve or would silently drop.
+func TestRoleStatements(t *testing.T) {
+	tpl := readTemplate(t)
+	vars := map[string]string{"FeedBucket": "b", "FeedBucket.Arn": "arn:aws:s3:::b", "FeedPrefix": "p/q"}
+	got, err := RoleStatements([]byte(tpl), "ExportFunction", "s3", vars)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, _ := json.Marshal(got)
+	want := `[{"Sid":"FeedObjects","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:AbortMultipartUpload"],"Resource":["arn:aws:s3:::b/p/q/*"]},` +
+		`{"Sid":"DeleteFeedVersions","Effect":"Allow","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::b/p/q/*/versions/*"]},` +
+		`{"Sid":"ListFeedVersions","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["p/q/*/versions/"]}}},` +
+		`{"Sid":"StateObjects","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload"],"Resource":["arn:aws:s3:::b/_sqlfeed-state/*"]},` +
+		`{"Sid":"ListState","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["_sqlfeed-state/*"]}}}]`
+	if string(b) != want {
+		t.Fatalf("statements\n%s\nwant\n%s", b, want)
+	}
+	sqs, err := RoleStatements([]byte(tpl), "ExportFunction", "sqs", map[string]string{"FailureQueue.Arn": "arn:q"})
+	if err != nil || len(sqs) != 1 || sqs[0].Resource[0] != "arn:q" {
+		t.Fatalf("sqs statements %+v, %v", sqs, err)
+	}
+
+	cases := []struct{ name, old, new, want string }{
+		{"unresolved name", "", "", `no value for "FeedPrefix"`},
+		{"mixed services", "Action: [s3:GetObject, s3:PutObject, s3:AbortMultipartUpload]", "Action: [s3:GetObject, s3:PutObject, s3:AbortMultipartUpload, sqs:SendMessage]", "mixes s3 actions with others"},
+		{"no such role", "      Role: !GetAtt ExportFunctionRole.Arn", "      Role: !GetAtt OtherRole.Arn", "no AWS::IAM::Role OtherRole"},
+		{"sub with a map", `Resource: !Sub "${FeedBucket.Arn}/${FeedPrefix}/*/versions/*"`, `Resource: !Sub ["${B}/*", {B: x}]`, "variable map"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			v := vars
+			if tc.old == "" {
+				v = map[string]string{"FeedBucket.Arn": "arn:aws:s3:::b"}
+			}
+			bad := strings.Replace(tpl, tc.old, tc.new, 1)
+			if tc.old != "" && bad == tpl {
+				t.Fatalf("template lacks %q", tc.old)
+			}
+			_, err := RoleStatements([]byte(bad), "ExportFunction", "s3", v)
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("err = %v, want %q", err, tc.want)
+			}
+		})
 	}
 }

@@ -15,8 +15,10 @@ import (
 //     uploads, and allows only GET/HEAD in CORS;
 //   - a bucket policy grants anonymous s3:GetObject, and only that, on a key
 //     prefix (never the whole bucket), and grants the public nothing else;
-//   - IAM roles allow no "*" action and no "*" resource;
-//   - every function has reserved concurrency and an SQS failure destination;
+//   - IAM roles allow no "*" action and no "*" resource; their S3 object rights
+//     are on a key prefix (never bucket/*), and s3:ListBucket is limited by an
+//     s3:prefix condition on that prefix;
+//   - every scheduled function has reserved concurrency and an SQS failure destination;
 //   - there is an alarm on the functions' Errors, and a staleness alarm
 //     (SecondsSinceLastPublish) for every scheduled feed.
 func CheckSecurity(templateYAML []byte) error {
@@ -124,12 +126,18 @@ func CheckSecurity(templateYAML []byte) error {
 						fail("role %s: statement %s applies to every resource", role.Name, str(get(st, "Sid")))
 					}
 				}
+				checkRoleS3(st, func(format string, a ...any) {
+					fail("role %s: statement %s "+format, append([]any{role.Name, str(get(st, "Sid"))}, a...)...)
+				})
 			}
 		}
 	}
 
 	fns := resources(doc, "AWS::Serverless::Function")
 	for _, fn := range fns {
+		if !hasSchedule(fn) {
+			continue // e.g. the PreTraffic hook: no database, not scheduled
+		}
 		if get(fn.Props, "ReservedConcurrentExecutions") == nil {
 			fail("function %s: no ReservedConcurrentExecutions (caps database connections)", fn.Name)
 		}
@@ -191,4 +199,61 @@ func onPrefix(res string) bool {
 		return false
 	}
 	return slash > 0 && base[slash+1:] != ""
+}
+
+// checkRoleS3 reports (through fail) S3 rights of an Allow statement of a role
+// that reach beyond a key prefix: an object action on bucket/* (or on the
+// bucket's every key another way), or s3:ListBucket without an s3:prefix
+// condition naming a prefix.
+func checkRoleS3(st *yaml.Node, fail func(format string, a ...any)) {
+	var list, object bool
+	for _, a := range strs(get(st, "Action")) {
+		switch {
+		case a == "s3:ListBucket":
+			list = true
+		case strings.HasPrefix(a, "s3:"):
+			object = true
+		}
+	}
+	if object {
+		for _, r := range strs(get(st, "Resource")) {
+			if !keyPrefixed(r) {
+				fail("grants S3 object rights on %q: only on the feed prefix (ARN/prefix/…)", r)
+			}
+		}
+	}
+	if list {
+		prefixes := strs(get(st, "Condition", "StringLike", "s3:prefix"))
+		prefixes = append(prefixes, strs(get(st, "Condition", "StringEquals", "s3:prefix"))...)
+		if len(prefixes) == 0 {
+			fail("grants s3:ListBucket without an s3:prefix condition: it could list the whole bucket")
+		}
+		for _, p := range prefixes {
+			if !keyPrefixed("bucket/" + p) {
+				fail("grants s3:ListBucket on prefix %q: only below the feed prefix", p)
+			}
+		}
+	}
+}
+
+// keyPrefixed reports whether an object ARN (often a !Sub) starts its key with
+// a fixed, non-empty first segment: "…/feeds/*", "…/${FeedPrefix}/*/versions/*",
+// not "…/*", "…/" or the bucket itself.
+func keyPrefixed(res string) bool {
+	_, key, ok := strings.Cut(res, "/")
+	if !ok {
+		return false
+	}
+	first, _, ok := strings.Cut(key, "/")
+	return ok && first != "" && !strings.Contains(first, "*")
+}
+
+// hasSchedule reports whether a function has schedule events.
+func hasSchedule(fn resource) bool {
+	has := false
+	each(get(fn.Props, "Events"), func(_ string, ev *yaml.Node) {
+		t := str(get(ev, "Type"))
+		has = has || t == "ScheduleV2" || t == "Schedule"
+	})
+	return has
 }

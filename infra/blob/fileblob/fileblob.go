@@ -70,7 +70,7 @@ func (s *Store) InjectMetaFault(f func(key string) error) { s.metaFault = f }
 
 // staleTemp is how old an unlocked temporary file must be before Open removes
 // it: a writer takes its lock right after creating the file.
-const staleTemp = 10 * time.Second
+const staleTemp = 2 * time.Second
 
 // Open returns a store rooted at dir, creating it if needed, and removes the
 // temporary files of dead runs.

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"time"
 
 	awshttp "github.com/aws/aws-sdk-go-v2/aws/transport/http"
 	"github.com/aws/smithy-go"
@@ -48,4 +49,16 @@ func wrap(op, key string, err error) error {
 		return fmt.Errorf("s3: %s %s: %w: %w", op, key, sentinel, err)
 	}
 	return fmt.Errorf("s3: %s %s: %w", op, key, err)
+}
+
+// errorDate is the Date header of a failed response (a 404 still tells the
+// store's clock), zero if there is none.
+func errorDate(err error) time.Time {
+	var re *awshttp.ResponseError
+	if errors.As(err, &re) && re.Response != nil {
+		if t, perr := http.ParseTime(re.Response.Header.Get("Date")); perr == nil {
+			return t
+		}
+	}
+	return time.Time{}
 }

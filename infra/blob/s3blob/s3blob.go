@@ -10,9 +10,9 @@
 //
 // For operators (template.yaml): streamed uploads go straight to their key
 // (a multipart upload is invisible until completed), so the publisher's role
-// needs s3:PutObject, s3:GetObject, s3:DeleteObject and
-// s3:AbortMultipartUpload on bucket/<prefix>/* only, plus s3:ListBucket on the
-// prefix. A lifecycle rule aborting incomplete multipart uploads after a day
+// needs s3:PutObject, s3:GetObject and s3:AbortMultipartUpload on
+// bucket/<prefix>/* only, plus s3:DeleteObject and s3:ListBucket on the feeds'
+// versions/ (the publisher deletes and lists nothing else). A lifecycle rule aborting incomplete multipart uploads after a day
 // covers processes killed mid-upload (a live run aborts its own on failure). The public policy is PublicReadPolicy.
 package s3blob
 
@@ -191,7 +191,7 @@ func (s *Store) Head(ctx context.Context, key string) (blob.Attrs, error) {
 	}
 	out, err := s.c.HeadObject(ctx, &s3.HeadObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
-		return blob.Attrs{}, wrap("head", k, err)
+		return blob.Attrs{Date: errorDate(err)}, wrap("head", k, err)
 	}
 	return blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
@@ -214,7 +214,7 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Attrs,
 	}
 	out, err := s.c.GetObject(ctx, &s3.GetObjectInput{Bucket: &s.bucket, Key: &k})
 	if err != nil {
-		return nil, blob.Attrs{}, wrap("get", k, err)
+		return nil, blob.Attrs{Date: errorDate(err)}, wrap("get", k, err)
 	}
 	return out.Body, blob.Attrs{
 		Key: key, Size: aws.ToInt64(out.ContentLength), ETag: aws.ToString(out.ETag),
