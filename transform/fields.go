@@ -157,11 +157,18 @@ func KindSchema(k Kind, col *Column) Schema {
 	default: // KindAny, KindJSON: any JSON value
 		return Schema{}
 	}
-	if col == nil || col.Nullable || k == KindDate || k == KindDateTime {
-		// Zero dates (MySQL) are published as null too.
+	if col == nil || col.Nullable || k == KindDate || k == KindDateTime || (k == KindString && nullAsString(col.Kind)) {
+		// Zero dates (MySQL) are published as null too, and so are NaN and
+		// ±Inf, also as strings.
 		s["type"] = []any{s["type"], "null"}
 	}
 	return s
+}
+
+// nullAsString reports whether a value of kind k may publish as null with
+// `type: string` although it is not NULL: NaN, ±Inf, zero dates.
+func nullAsString(k Kind) bool {
+	return k == KindFloat || k == KindDecimal || k == KindDate || k == KindDateTime || k == KindAny
 }
 
 // fieldsMapper publishes one document per row with the allowlisted keys.

@@ -76,6 +76,10 @@ type Column struct {
 	// (TIMESTAMPTZ, MySQL TIMESTAMP read in UTC); other times are wall clock
 	// times read in the feed's time zone.
 	Zoned bool
+	// ValidJSON is true for JSON columns whose server guarantees valid JSON
+	// text (MySQL JSON, PostgreSQL json/jsonb); other text published as JSON
+	// is checked strictly.
+	ValidJSON bool
 }
 
 // ColumnIndex returns the index of the column named name, or -1. Names match

@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"bytes"
 	"encoding/base64"
 	"fmt"
 	"math"
@@ -36,8 +35,6 @@ type Env struct {
 	Warnings int
 	// FirstWarning describes the first warning of the run.
 	FirstWarning string
-
-	scratch bytes.Buffer
 }
 
 // NewEnv returns an Env reading zone-less times in loc (UTC when nil).
@@ -362,11 +359,12 @@ func (e *Env) appendString(dst []byte, v any, col *Column, scale int) ([]byte, e
 	case []byte:
 		return e.appendQuoted(dst, view(x), col), nil
 	}
-	// A non-text value published as string: its natural JSON, quoted if bare.
+	// A non-text value published as string: its natural JSON, quoted if bare;
+	// null (NaN, ±Inf, zero dates: counted as warnings) stays null.
 	var err error
 	start := len(dst)
 	dst, err = e.Append(dst, v, col, col.Kind, scale)
-	if err != nil || (len(dst) > start && dst[start] == '"') {
+	if err != nil || (len(dst) > start && dst[start] == '"') || string(dst[start:]) == "null" {
 		return dst, err
 	}
 	raw := string(dst[start:])
@@ -376,7 +374,7 @@ func (e *Env) appendString(dst []byte, v any, col *Column, scale int) ([]byte, e
 const hex = "0123456789abcdef"
 
 // appendQuoted appends s as a JSON string; invalid UTF-8 becomes U+FFFD and is
-// counted as a warning. HTML characters are not escaped.
+// counted as a warning; U+2028 and U+2029 are escaped. HTML characters are not.
 func (e *Env) appendQuoted(dst []byte, s string, col *Column) []byte {
 	dst = append(dst, '"')
 	start := 0
@@ -421,6 +419,11 @@ func (e *Env) appendQuoted(dst []byte, s string, col *Column) []byte {
 			i++
 			start = i
 			continue
+		}
+		if r == '\u2028' || r == '\u2029' { // line terminators in JavaScript strings
+			dst = append(dst, s[start:i]...)
+			dst = append(dst, '\\', 'u', '2', '0', '2', byte('8'+r-'\u2028'))
+			start = i + size
 		}
 		i += size
 	}
@@ -563,17 +566,17 @@ func (e *Env) appendJSON(dst []byte, v any, col *Column) ([]byte, error) {
 		e.warn(col, "invalid UTF-8 in JSON replaced by U+FFFD")
 		raw = []byte(string([]rune(string(raw))))
 	}
-	if col.Kind == KindJSON {
-		// A JSON column: the server validated it, so only drop the whitespace.
-		return appendCompact(dst, raw), nil
+	var err error
+	if col.ValidJSON {
+		dst, err = appendTrustedJSON(dst, raw)
+	} else {
+		// Text that only claims to be JSON (SQLite, `type: json` on text).
+		dst, err = appendStrictJSON(dst, raw)
 	}
-	// goccy's Compact writes the whole buffer again, so compact into a scratch
-	// buffer of the Env and append that.
-	e.scratch.Reset()
-	if err := json.Compact(&e.scratch, raw); err != nil {
-		return dst, fmt.Errorf("column %q: invalid JSON: %w", col.Name, err)
+	if err != nil {
+		return dst, fmt.Errorf("column %q: %w", col.Name, err)
 	}
-	return append(dst, e.scratch.Bytes()...), nil
+	return dst, nil
 }
 
 func appendBase64(dst []byte, v any, col *Column) ([]byte, error) {
@@ -618,31 +621,6 @@ func (e *Env) appendArray(dst []byte, v any, col *Column) ([]byte, error) {
 		}
 	}
 	return append(dst, ']'), nil
-}
-
-// appendCompact appends the JSON text raw without whitespace outside strings.
-func appendCompact(dst, raw []byte) []byte {
-	inString, escaped := false, false
-	start := 0
-	for i, c := range raw {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
-			dst = append(dst, raw[start:i]...)
-			start = i + 1
-		}
-	}
-	return append(dst, raw[start:]...)
 }
 
 // appendRFC3339 appends t (UTC) as 2006-01-02T15:04:05[.fraction]Z with the

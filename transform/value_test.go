@@ -1,7 +1,6 @@
 package transform
 
 import (
-	"bytes"
 	"encoding/json"
 	"math"
 	"strings"
@@ -139,20 +138,6 @@ func FuzzAppendRFC3339(f *testing.F) {
 		tm := time.Unix(sec%253402300800, nsec%1e9).UTC()
 		if got, want := string(appendRFC3339(nil, tm)), tm.Format(time.RFC3339Nano); got != want {
 			t.Fatalf("appendRFC3339 = %s, want %s", got, want)
-		}
-	})
-}
-
-func FuzzAppendCompact(f *testing.F) {
-	f.Add(`{"a": [1, 2, {"b": "x y\" z"}], "c" : null}`)
-	f.Add("[\n\t1 ,\r\n 2 ]")
-	f.Fuzz(func(t *testing.T, s string) {
-		var want bytes.Buffer
-		if err := json.Compact(&want, []byte(s)); err != nil {
-			return // only valid JSON reaches appendCompact
-		}
-		if got := appendCompact(nil, []byte(s)); string(got) != want.String() {
-			t.Fatalf("appendCompact(%q) = %s, want %s", s, got, want.String())
 		}
 	})
 }

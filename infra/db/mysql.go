@@ -156,8 +156,8 @@ func mysqlColumn(ct *sql.ColumnType) transform.Column {
 		c.Zoned = true
 	case "TIME":
 		c.Kind = transform.KindTime
-	case "JSON":
-		c.Kind = transform.KindJSON
+	case "JSON": // MySQL's JSON type: the server stores only valid JSON
+		c.Kind, c.ValidJSON = transform.KindJSON, true
 	case "CHAR", "VARCHAR", "TEXT", "TINYTEXT", "MEDIUMTEXT", "LONGTEXT", "ENUM", "SET":
 		c.Kind = transform.KindString
 	case "BINARY", "VARBINARY", "BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "GEOMETRY", "VECTOR":

@@ -76,6 +76,7 @@ func postgresColumn(ct *sql.ColumnType) transform.Column {
 	}
 	c.Kind = postgresKind(t)
 	c.Zoned = t == "TIMESTAMPTZ" || t == "TIMETZ"
+	c.ValidJSON = c.Kind == transform.KindJSON // json/jsonb: checked by the server
 	return c
 }
 
