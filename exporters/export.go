@@ -177,7 +177,7 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	}
 	defer cur.Close()
 	env := transform.NewEnv(f.Location)
-	schema, err := mapper.Bind(cur.Columns(), env)
+	schema, err := transform.Bind(mapper, cur.Columns(), env)
 	if err != nil {
 		return res, err
 	}

@@ -24,6 +24,6 @@ func ValidateFeed(ctx context.Context, source *db.DB, f *config.Feed, reg *trans
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Pos, err)
 	}
-	_, err = m.Bind(cols, transform.NewEnv(f.Location))
+	_, err = transform.Bind(m, cols, transform.NewEnv(f.Location))
 	return err
 }

@@ -122,6 +122,34 @@ func init() {
 	Register("raw", newRaw)
 }
 
+// Bind checks that no two of the query's columns share a name, then binds m
+// to them (see Mapper.Bind). Names are compared ignoring case, as ColumnIndex
+// matches them: a document could not hold both columns, nor a field tell them
+// apart. Every exporter path binds through here, whatever the mapper.
+func Bind(m Mapper, cols []Column, env *Env) (Schema, error) {
+	seen := make(map[string]string, len(cols))
+	for _, c := range cols {
+		k := strings.ToLower(c.Name)
+		if first, dup := seen[k]; dup {
+			return nil, &DuplicateColumnError{First: first, Second: c.Name}
+		}
+		seen[k] = c.Name
+	}
+	return m.Bind(cols, env)
+}
+
+// DuplicateColumnError reports two result columns with the same name.
+type DuplicateColumnError struct{ First, Second string }
+
+// Error names the column and says how to fix the query.
+func (e *DuplicateColumnError) Error() string {
+	name := fmt.Sprintf("%q", e.First)
+	if e.Second != e.First {
+		name += fmt.Sprintf(" and %q", e.Second)
+	}
+	return fmt.Sprintf("duplicate column name: the query returns %s twice; give the columns distinct names with AS", name)
+}
+
 // ColumnError reports a field that names a column the query does not return.
 type ColumnError struct {
 	Pos, Key, Column string

@@ -67,6 +67,9 @@ type dialect struct {
 	// transient reports whether err is a connection failure worth a retry on a
 	// new connection (may be nil).
 	transient func(err error) bool
+	// described, when set, restores the names the query itself returns from
+	// those of its wrapping by Describe.
+	described func(cols []transform.Column)
 }
 
 var dialects = map[string]*dialect{}
@@ -201,7 +204,11 @@ func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, e
 		return nil, err
 	}
 	defer c.Close()
-	return c.Columns(), c.Err()
+	cols := c.Columns()
+	if db.d.described != nil {
+		db.d.described(cols)
+	}
+	return cols, c.Err()
 }
 
 // baseType returns the upper-case type name without size or modifiers:

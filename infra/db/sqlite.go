@@ -36,8 +36,29 @@ func init() {
 			_, err := conn.ExecContext(ctx, "BEGIN")
 			return err
 		},
-		end:    "ROLLBACK",
-		column: sqliteColumn,
+		end:       "ROLLBACK",
+		column:    sqliteColumn,
+		described: sqliteDescribed,
+	}
+}
+
+// sqliteDescribed undoes SQLite's renaming of duplicate column names in a
+// subquery (a, a → a, a:1; compared ignoring case), so that Describe reports
+// the names the query returns and a duplicate is refused as it is by a run.
+func sqliteDescribed(cols []transform.Column) {
+	for i := range cols {
+		name := cols[i].Name
+		j := strings.LastIndexByte(name, ':')
+		if j <= 0 || j == len(name)-1 || strings.Trim(name[j+1:], "0123456789") != "" {
+			continue
+		}
+		base := name[:j]
+		for _, earlier := range cols[:i] {
+			if strings.EqualFold(earlier.Name, base) {
+				cols[i].Name = base
+				break
+			}
+		}
 	}
 }
 
