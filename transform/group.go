@@ -6,7 +6,8 @@ import (
 )
 
 // groupMapper folds consecutive rows with the same key into one document with a
-// nested array (CONTRACT §3). Only the current group is held in memory.
+// nested array (CONTRACT §3). Only the current group is held in memory (and,
+// for text keys in no byte order, hashes of the ended keys: see keyOrder).
 type groupMapper struct {
 	doc   *object // document fields, from the group's first row
 	item  *object // fields of each nested item
@@ -15,6 +16,7 @@ type groupMapper struct {
 	by    int
 	items []int // item columns, to detect all-NULL LEFT JOIN rows
 	env   *Env
+	order keyOrder
 
 	open  bool
 	key   any
@@ -39,13 +41,17 @@ func newGroup(spec Spec) (Mapper, error) {
 		return nil, err
 	}
 	into := append(AppendString([]byte{}, g.Into), ':', '[')
-	return &groupMapper{doc: doc, item: item, spec: *g, into: into}, nil
+	return &groupMapper{doc: doc, item: item, spec: *g, into: into, order: keyOrder{feed: spec.Feed, column: g.By}}, nil
 }
 
 func (m *groupMapper) Bind(cols []Column, env *Env) (Schema, error) {
 	m.env = env
 	if m.by = ColumnIndex(cols, m.spec.By); m.by < 0 {
 		return nil, &ColumnError{Pos: m.spec.Pos, Key: "group.by", Column: m.spec.By, Have: columnNames(cols)}
+	}
+	switch cols[m.by].Kind {
+	case KindDate, KindDateTime, KindTime:
+		m.order.time = true
 	}
 	docSchema, err := m.doc.bind(cols)
 	if err != nil {
@@ -95,6 +101,9 @@ func (m *groupMapper) Map(row []Value, out Sink) error {
 	}
 	var err error
 	if !m.open {
+		if err = m.order.begin(key); err != nil {
+			return err
+		}
 		m.open, m.key, m.nitem = true, key, 0
 		if m.buf, err = m.doc.appendObject(m.buf[:0], row, m.env); err != nil {
 			return err

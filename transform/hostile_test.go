@@ -164,3 +164,102 @@ func depth(raw []byte) int {
 		}
 	}
 }
+
+// TestHostileGroupKeys covers both paths of the group mapper's check that no
+// key comes back after its group ended: keys that compare like SQL's order
+// (numbers, decimals, times) must rise or fall throughout and cost O(1)
+// memory; text keys are remembered as hashes up to maxGroupHashes groups.
+func TestHostileGroupKeys(t *testing.T) {
+	defer func(n int) { maxGroupHashes = n }(maxGroupHashes)
+	maxGroupHashes = 4
+	tests := []struct {
+		name    string
+		keys    []any
+		wantErr string // "" for none
+	}{
+		{"rising ints", []any{int64(1), int64(2), int64(10), int64(11), int64(12), int64(13)}, ""},
+		{"falling ints with NULL first", []any{nil, int64(9), int64(3), int64(-1)}, ""},
+		{"int comes back", []any{int64(1), int64(2), int64(1)}, "group key 1 (column k) follows 2"},
+		{"int after NULL comes back", []any{int64(1), nil, int64(1)}, "group key 1 (column k) follows 1"},
+		{"NULL comes back", []any{nil, int64(1), nil}, "group key NULL (column k) comes back"},
+		{"decimals by value", []any{Decimal("-10.5"), Decimal("-2"), Decimal("0"), Decimal("0.25"), Decimal("0.3"), Decimal("10")}, ""},
+		{"decimal out of order", []any{Decimal("9.5"), Decimal("10"), Decimal("9.75")}, "follows 10"},
+		{"mixed types", []any{int64(1), "a"}, "a key of another type"},
+		{"text in collation order", []any{"apple", "Banana", "cherry", "Date"}, ""},
+		{"text comes back", []any{"b", "a", "b"}, `group key "b" (column k) comes back`},
+		{"text in no byte order, too many", []any{"b", "a", "c", "e", "d"}, "more than 4 groups"},
+		{"text in byte order past the cap", []any{"a", "b", "c", "d", "e", "f", "g"}, ""},
+		{"text out of byte order past the cap", []any{"a", "b", "c", "d", "e", "f", "a"}, `group key "a" (column k) follows "f": after 4 groups in byte order`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			o := keyOrder{feed: "f", column: "k"}
+			var err error
+			for _, k := range tt.keys {
+				if err = o.begin(k); err != nil {
+					break
+				}
+			}
+			if tt.wantErr == "" && err != nil || tt.wantErr != "" && (err == nil || !strings.Contains(err.Error(), tt.wantErr)) {
+				t.Fatalf("error %v, want %q", err, tt.wantErr)
+			}
+			if _, isText := tt.keys[0].(string); !isText && o.hashes != nil {
+				t.Fatalf("non-text keys kept %d hashes", o.hashes.n)
+			}
+			if err == nil && tt.keys[0] == "a" && o.hashes != nil {
+				t.Fatalf("text keys in byte order kept %d hashes past the cap", o.hashes.n)
+			}
+		})
+	}
+}
+
+// TestHostileGroupKeysMonotonicMemory: a million rising integer keys through
+// the group mapper keep no memory per group.
+func TestHostileGroupKeysMonotonicMemory(t *testing.T) {
+	m, err := newGroup(Spec{Feed: "f", Fields: []FieldSpec{{Key: "id", Column: "id", Scale: -1}},
+		Group: &GroupSpec{By: "id", Into: "items", Fields: []FieldSpec{{Key: "v", Column: "v", Scale: -1}}}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := m.Bind([]Column{{Name: "id", Kind: KindInt}, {Name: "v", Kind: KindInt}}, NewEnv(nil)); err != nil {
+		t.Fatal(err)
+	}
+	keys := make([]Value, 1_000_000) // boxed beforehand: boxing allocates
+	for i := range keys {
+		keys[i] = int64(i)
+	}
+	row, next := []Value{nil, int64(1)}, 0
+	allocs := testing.AllocsPerRun(1, func() { // runs twice
+		for range len(keys) / 2 {
+			row[0] = keys[next]
+			next++
+			if err := m.Map(row, discard{}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	})
+	if g := m.(*groupMapper); g.order.hashes != nil || allocs > 1000 {
+		t.Fatalf("%v allocations, hashes %v", allocs, g.order.hashes != nil)
+	}
+}
+
+type discard struct{}
+
+func (discard) WriteDoc([]byte) error { return nil }
+
+func TestHashSet(t *testing.T) {
+	var s hashSet
+	h := func(i uint64) uint64 { return i * 0x9e3779b97f4a7c15 } // h(0) == 0
+	for i := range uint64(100_000) {
+		s.add(h(i))
+		s.add(h(i))
+	}
+	for i := range uint64(200_000) {
+		if s.has(h(i)) != (i < 100_000) {
+			t.Fatalf("has(h(%d)) = %v", i, s.has(h(i)))
+		}
+	}
+	if s.n != 100_000 || len(s.slots) != 1<<18 {
+		t.Fatalf("%d hashes in %d slots", s.n, len(s.slots))
+	}
+}
