@@ -169,3 +169,36 @@ feeds:
 		}
 	})
 }
+
+// TestHostileServerJSON: JSON the server validated (PostgreSQL jsonb) is
+// embedded with U+2028/U+2029 escaped, like text, and still within the
+// nesting limit; so is MariaDB's JSON (text: `type: json`, checked strictly).
+func TestHostileServerJSON(t *testing.T) {
+	for engine, typ := range map[string]string{"postgres": "JSONB", "mysql": "JSON"} {
+		t.Run(engine, func(t *testing.T) {
+			tdb := testsvc.Engines[engine](t)
+			tdb.Exec(t, "CREATE TABLE d (id INT PRIMARY KEY, doc "+typ+", s VARCHAR(10))")
+			tdb.Exec(t, "INSERT INTO d VALUES (1, '{\"a\": \"x\u2028y\u2029\"}', 'p\u2028q')")
+			config := `version: 1
+feeds:
+  - name: sep
+    query: SELECT id, doc, s FROM d ORDER BY id
+    fields: {id: id, doc: {column: doc, type: json}, s: s}
+`
+			cfg := parseConfig(t, config)
+			store, _ := fileStore(t)
+			res := runFeeds(t, &Runner{Config: cfg, DB: openDB(t, tdb.DSN), Store: store}, t0)
+			if res[0].Status != StatusSuccess {
+				t.Fatalf("%+v", res[0])
+			}
+			want := `[{"id":1,"doc":{"a":"x\u2028y\u2029"},"s":"p\u2028q"}]`
+			if got := strings.ReplaceAll(string(readDoc(t, store, latestKey("sep"))), "\n", ""); got != want {
+				t.Errorf("published %s, want %s", got, want)
+			}
+			if engine == "postgres" { // MySQL refuses JSON nested deeper than 100 by itself
+				tdb.Exec(t, "INSERT INTO d VALUES (2, '"+strings.Repeat("[", 200)+strings.Repeat("]", 200)+"', 'x')")
+				failsPublishingNothing(t, tdb.DSN, config, "row 2", `column "doc"`, "nested deeper than 128")
+			}
+		})
+	}
+}

@@ -262,33 +262,36 @@ func (p *jsonParser) literal(word string) error {
 // JSON, PostgreSQL json/jsonb) without insignificant whitespace, U+2028 and
 // U+2029 escaped; it checks only the nesting depth.
 func appendTrustedJSON(dst, raw []byte) ([]byte, error) {
-	inString, escaped := false, false
+	s := view(raw)
 	depth, start := 0, 0
-	for i, c := range raw {
-		switch {
-		case inString:
-			switch {
-			case escaped:
-				escaped = false
-			case c == '\\':
-				escaped = true
-			case c == '"':
-				inString = false
-			case c == 0xe2 && i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xa8:
-				dst = append(dst, raw[start:i]...)
-				dst = append(dst, '\\', 'u', '2', '0', '2', '8'+raw[i+2]&1)
-				start = i + 3
+	for i := 0; i < len(raw); i++ {
+		switch raw[i] {
+		case '"':
+			for i++; i < len(raw) && raw[i] != '"'; {
+				for i+8 <= len(raw) && plainASCII8(s, i) {
+					i += 8
+				}
+				switch {
+				case i >= len(raw) || raw[i] == '"':
+				case raw[i] == '\\':
+					i += 2
+				case raw[i] == 0xe2 && i+2 < len(raw) && raw[i+1] == 0x80 && raw[i+2]&^1 == 0xa8:
+					dst = append(dst, raw[start:i]...)
+					dst = append(dst, '\\', 'u', '2', '0', '2', '8'+raw[i+2]&1)
+					i += 3
+					start = i
+				default:
+					i++
+				}
 			}
-		case c == '"':
-			inString = true
-		case c == ' ' || c == '\n' || c == '\t' || c == '\r':
+		case ' ', '\n', '\t', '\r':
 			dst = append(dst, raw[start:i]...)
 			start = i + 1
-		case c == '[' || c == '{':
+		case '[', '{':
 			if depth++; depth > MaxJSONDepth {
 				return dst, &JSONError{Offset: i, Msg: fmt.Sprintf("nested deeper than %d arrays and objects", MaxJSONDepth)}
 			}
-		case c == ']' || c == '}':
+		case ']', '}':
 			depth--
 		}
 	}
