@@ -263,3 +263,21 @@ func TestHashSet(t *testing.T) {
 		t.Fatalf("%d hashes in %d slots", s.n, len(s.slots))
 	}
 }
+
+// TestHostileBindDuplicateColumns: Bind refuses two columns whose names are
+// equal ignoring case before any mapper sees them.
+func TestHostileBindDuplicateColumns(t *testing.T) {
+	m, err := newRaw(Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct{ a, b, want string }{
+		{"name", "name", `"name" twice`}, {"name", "NAME", `"name" and "NAME" twice`}, {"name", "title", ""},
+	} {
+		_, err := Bind(m, []Column{{Name: "id"}, {Name: tt.a}, {Name: tt.b}}, NewEnv(nil))
+		var de *DuplicateColumnError
+		if tt.want == "" && err != nil || tt.want != "" && (!errors.As(err, &de) || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("%s, %s: %v, want %q", tt.a, tt.b, err, tt.want)
+		}
+	}
+}
