@@ -2,9 +2,13 @@ package exporters
 
 import (
 	"bytes"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/sqlfeed/sqlfeed/infra/blob"
+	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
 // TestHostileRowGuards (issue 12, item 4; CONTRACT §3): a run with fewer
@@ -76,5 +80,60 @@ feeds:
 			}
 			assertNoTemp(t, dir)
 		})
+	}
+}
+
+// TestHostileRowGuardsS3: on S3 a run refused by max_shrink has streamed its
+// document into a multipart upload; the upload is aborted, no version object
+// is left and manifest.json and latest.json are untouched.
+func TestHostileRowGuardsS3(t *testing.T) {
+	m := testsvc.StartMinIO(t)
+	store := openStore(t, m.URL())
+	feed := func(rows int) *Runner {
+		r := e2eRunner(t, "sqlite://../testdata/chinook.db", store)
+		r.Config = parseConfig(t, fmt.Sprintf(`version: 1
+feeds:
+  - name: big
+    query: |
+      WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < %d)
+      SELECT i AS Id, printf('%%.100c', 'x') AS Name FROM n
+    fields: {id: Id, name: Name}
+    max_shrink: 0.5
+`, rows))
+		return r
+	}
+	first := mustRun(t, feed(120_000), Request{ScheduledTime: e2eTime})[0] // ≈ 15 MB
+	latest, _, err := blob.ReadAll(t.Context(), store, "big/latest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	manifest, _, err := blob.ReadAll(t.Context(), store, "big/manifest.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	r := feed(50_000) // ≈ 6 MB: more than one 5 MiB part
+	inFlight := 0
+	r.hook = atStep(stepEncoded, func() { inFlight = m.PendingMultipartUploads() })
+	res, err := r.Run(t.Context(), Request{ScheduledTime: e2eTime.Add(time.Hour)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res[0].Status != StatusError || !strings.Contains(res[0].Message, `feed "big": 50000 documents, 58.3% fewer than the published version's 120000, more than max_shrink 0.5`) {
+		t.Fatalf("shrunk run: %+v", res[0])
+	}
+	if inFlight != 1 {
+		t.Fatalf("%d multipart uploads in flight when the document was encoded, want 1", inFlight)
+	}
+	if n := m.PendingMultipartUploads(); n != 0 {
+		t.Fatalf("%d multipart uploads left", n)
+	}
+	if v := listKeys(t, store, "big/versions/"); len(v) != 1 || v[0] != versionKey("big", first.Version) {
+		t.Fatalf("versions after the refused run: %v", v)
+	}
+	for key, before := range map[string][]byte{"big/latest.json": latest, "big/manifest.json": manifest} {
+		if after, _, err := blob.ReadAll(t.Context(), store, key); err != nil || !bytes.Equal(after, before) {
+			t.Fatalf("%s changed: %v", key, err)
+		}
 	}
 }
