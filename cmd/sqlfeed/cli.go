@@ -167,7 +167,7 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 		}
 	}
 	if o.force && len(feeds) == 0 {
-		return c.fail(exitUsage, errors.New("--force applies to the feeds named: sqlfeed run --force FEED ..."))
+		return c.fail(exitUsage, errors.New("--force applies to the feeds named: sqlfeed run --force FEED [FEED]"))
 	}
 	source, err := openDB(ctx, o.db)
 	if err != nil {
