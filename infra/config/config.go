@@ -284,6 +284,7 @@ func (p *parser) expand(n *yaml.Node, key string) error {
 	return nil // an alias: its anchor is expanded where it is defined
 }
 
+// expandScalar expands the variables of one scalar value in place.
 func (p *parser) expandScalar(n *yaml.Node, key string) error {
 	matches := envVarRE.FindAllStringSubmatchIndex(n.Value, -1)
 	if matches == nil {

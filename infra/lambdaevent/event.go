@@ -100,9 +100,9 @@ type direct struct {
 }
 
 // Parse reads payload. scheduledFeeds are the feeds a Scheduled Event runs
-// (SQLFEED_FEEDS; nil = all); now is the clock for a direct input without
-// scheduled_time (a manual run). Errors are *BadRequest.
-// A scheduled time more than MaxFuture ahead of now is refused.
+// (SQLFEED_FEEDS; nil = all); now (nil: time.Now) is the clock for a direct
+// input without scheduled_time (a manual run), and a scheduled time more than
+// MaxFuture ahead of it is refused. Errors are *BadRequest.
 func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Request, error) {
 	if now == nil {
 		now = time.Now
