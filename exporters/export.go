@@ -31,6 +31,9 @@ const (
 type Request struct {
 	Feeds         []string  // empty: all feeds of the config
 	ScheduledTime time.Time // zero: the runner's clock
+	// Force publishes a run that loses more rows than the feed's max_shrink
+	// allows (sqlfeed run --force FEED); min_rows still holds.
+	Force bool
 }
 
 // Result is the outcome of one feed (CONTRACT §6 data.feeds[]).
@@ -87,7 +90,7 @@ func (r *Runner) Run(ctx context.Context, req Request) ([]Result, error) {
 	results := make([]Result, 0, len(feeds))
 	changed := false
 	for _, f := range feeds {
-		res := r.runFeed(ctx, f, req.ScheduledTime)
+		res := r.runFeed(ctx, f, req.ScheduledTime, req.Force)
 		results = append(results, res)
 		changed = changed || res.Status == StatusSuccess
 	}
@@ -127,10 +130,10 @@ func (r *Runner) registry() *transform.Registry {
 }
 
 // runFeed exports one feed and logs the outcome. scheduled is zero for a
-// manual run.
-func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time) Result {
+// manual run; force overrides max_shrink.
+func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
 	start := time.Now()
-	res, err := r.export(ctx, f, scheduled)
+	res, err := r.export(ctx, f, scheduled, force)
 	res.Feed = f.Name
 	res.DurationMS = time.Since(start).Milliseconds()
 	attrs := []any{"feed", f.Name, "status", res.Status, "version", res.Version, "rows", res.Rows,
@@ -148,8 +151,9 @@ func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Tim
 // export streams the feed's query through its mapper and encoder straight
 // to the key of a new version, then publishes it. On any error the upload is
 // discarded. A scheduled run not newer than the published version is skipped
-// before the query runs.
-func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time) (res Result, err error) {
+// before the query runs; a run with fewer rows than the feed's guards allow
+// fails before anything is committed (checkRows).
+func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) (res Result, err error) {
 	mapper, err := r.registry().New(f.Mapper, f.Spec())
 	if err != nil {
 		return res, fmt.Errorf("%s: %w", f.Pos, err)
@@ -219,6 +223,9 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	if err := r.step(f.Name, stepEncoded); err != nil {
 		return res, err
 	}
+	if err := checkRows(f, st.cur, res.Rows, force); err != nil {
+		return res, err
+	}
 	doc := document{feed: f, version: version, at: at, manual: scheduled.IsZero(), rows: res.Rows, bytes: res.Bytes,
 		sha256: res.SHA256, contentType: contentType, contentEncoding: enc.ContentEncoding(),
 		schema: schemaJSON, schemaSHA256: schemaSum}
@@ -230,6 +237,24 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 		}
 	}
 	return res, err
+}
+
+// checkRows applies the feed's row guards to a run of rows documents, before
+// its version is committed: min_rows, and max_shrink against the published
+// version cur (unless force). The error names the feed and the rule.
+func checkRows(f *config.Feed, cur *Manifest, rows int64, force bool) error {
+	if rows < int64(f.MinRows) {
+		return fmt.Errorf("feed %q: %d documents, fewer than min_rows %d: nothing published, the previous version stays (min_rows: 0 allows an empty feed)",
+			f.Name, rows, f.MinRows)
+	}
+	if f.MaxShrink == 0 || force || cur == nil || cur.Rows == 0 || rows >= cur.Rows {
+		return nil
+	}
+	if lost := float64(cur.Rows-rows) / float64(cur.Rows); lost > f.MaxShrink {
+		return fmt.Errorf("feed %q: %d documents, %.1f%% fewer than the published version's %d, more than max_shrink %g allows: nothing published, the previous version stays (sqlfeed run --force %s publishes it)",
+			f.Name, rows, 100*lost, cur.Rows, f.MaxShrink, f.Name)
+	}
+	return nil
 }
 
 // stream moves every row through the mapper into the encoder. Reading runs on

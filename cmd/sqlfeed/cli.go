@@ -26,7 +26,7 @@ const (
 )
 
 const usage = `usage:
-  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [FEED ...]   export now (--dry-run: write nothing)
+  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [--force] [FEED ...]   export now (--dry-run: write nothing)
   sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
   sqlfeed promote  [--config FILE] [--to URL] [--json] FEED VERSION           make a kept older version current again (rollback)
@@ -44,6 +44,7 @@ type options struct {
 	dbSet          bool
 	json           bool
 	dryRun         bool // run: read, map and encode, write nothing
+	force          bool // run: publish the named feeds past their max_shrink
 }
 
 // storeOpened, when set (by main: not in tests), is called with the store of
@@ -80,6 +81,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	fs.BoolVar(&o.json, "json", false, "print the standard response as JSON")
 	if cmd == "run" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "read, map and encode everything and report what would be published, writing nothing")
+		fs.BoolVar(&o.force, "force", false, "publish the named feeds even when they lost more rows than their max_shrink allows")
 	}
 	if cmd == "validate" {
 		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
@@ -164,6 +166,9 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 			return c.fail(exitUsage, fmt.Errorf("unknown feed %q (see sqlfeed list)", name))
 		}
 	}
+	if o.force && len(feeds) == 0 {
+		return c.fail(exitUsage, errors.New("--force applies to the feeds named: sqlfeed run --force FEED [FEED]"))
+	}
 	source, err := openDB(ctx, o.db)
 	if err != nil {
 		return c.fail(exitFailed, err)
@@ -184,7 +189,7 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if c.tty {
 		r.Progress = c.progress()
 	}
-	results, err := r.Run(ctx, exporters.Request{Feeds: feeds})
+	results, err := r.Run(ctx, exporters.Request{Feeds: feeds, Force: o.force})
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}

@@ -1,6 +1,6 @@
 // Command sqlfeed exports database queries as versioned JSON feeds (CONTRACT §2):
 //
-//	sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [FEED ...]
+//	sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [--force] [FEED ...]
 //	sqlfeed validate [--config FILE] [--db DSN] [--template FILE]
 //	sqlfeed list     [--config FILE] [--to URL]
 //	sqlfeed promote  [--config FILE] [--to URL] [--json] FEED VERSION

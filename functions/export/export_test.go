@@ -329,3 +329,21 @@ func TestInitTime(t *testing.T) {
 		t.Errorf("median init %v is far over the 100 ms target", med)
 	}
 }
+
+// TestHostileFutureScheduledTime (issue 12, item 11): a direct invocation
+// with a scheduled time far in the future is a bad request that publishes
+// nothing, instead of a version every later run would skip against.
+func TestHostileFutureScheduledTime(t *testing.T) {
+	pub := t.TempDir()
+	rt := start(t, "SQLFEED_DB="+chinookDSN(t), "SQLFEED_TO=file://"+pub)
+	resp, failed := invoke(t, rt, []byte(`{"feeds":["genres"],"scheduled_time":"2999-01-01T00:00:00Z"}`))
+	if failed || resp.Status != "badRequest" || !strings.Contains(resp.Message, "more than 5 minutes in the future") {
+		t.Fatalf("future scheduled_time: failed=%v %+v", failed, resp)
+	}
+	if got := files(t, pub); len(got) != 0 {
+		t.Fatalf("a refused event wrote %v", got)
+	}
+	if resp, failed := invoke(t, rt, []byte(`{"feeds":["genres"]}`)); failed || resp.Status != "success" {
+		t.Fatalf("a manual run after it: %+v", resp)
+	}
+}

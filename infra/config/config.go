@@ -34,6 +34,8 @@ type Defaults struct {
 	Compress     string // gzip | none
 	KeepVersions int
 	Timezone     string
+	MinRows      int     // default 1
+	MaxShrink    float64 // 0: not set
 }
 
 // Feed is one published feed.
@@ -54,7 +56,14 @@ type Feed struct {
 	KeepVersions int
 	Timezone     string
 	Location     *time.Location
-	Pos          string // "file:line" of the feed
+	// MinRows is the fewest documents a run may publish (default 1; 0
+	// allows an empty feed).
+	MinRows int
+	// MaxShrink, when above 0, is the largest share of the published
+	// version's rows a run may lose (0 < MaxShrink ≤ 1); a run that loses
+	// more fails unless forced.
+	MaxShrink float64
+	Pos       string // "file:line" of the feed
 }
 
 // QueryFor returns the SQL the feed runs on engine.
@@ -105,56 +114,33 @@ var (
 	scheduleR = regexp.MustCompile(`^(rate|cron)\(.+\)$`)
 )
 
-// Expand replaces ${VAR} and ${VAR:-default} with values from the environment.
-// An unset variable without a default is an error naming the line.
-func Expand(name string, data []byte) ([]byte, error) {
-	lines := strings.SplitAfter(string(data), "\n")
-	var b strings.Builder
-	for i, line := range lines {
-		var missing string
-		out := envVarRE.ReplaceAllStringFunc(line, func(m string) string {
-			sub := envVarRE.FindStringSubmatch(m)
-			if v, ok := os.LookupEnv(sub[1]); ok {
-				return v
-			}
-			if sub[2] != "" {
-				return sub[3]
-			}
-			if missing == "" {
-				missing = sub[1]
-			}
-			return m
-		})
-		if missing != "" {
-			return nil, &Error{Pos: fmt.Sprintf("%s:%d", name, i+1), Msg: fmt.Sprintf("${%s} is not set and has no default", missing)}
-		}
-		b.WriteString(out)
-	}
-	return []byte(b.String()), nil
+// Parse parses config text; name is used in error positions. Mappers are
+// looked up in reg. ${VAR} and ${VAR:-default} are expanded from the
+// environment inside scalar values (see expand).
+func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
+	return parse(name, data, reg, os.LookupEnv)
 }
 
-// Parse parses config text; name is used in error positions. Mappers are
-// looked up in reg.
-func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
-	data, err := Expand(name, data)
-	if err != nil {
-		return nil, err
-	}
+// parse is Parse with the variables read through lookup.
+func parse(name string, data []byte, reg *transform.Registry, lookup func(string) (string, bool)) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
 	}
-	p := &parser{name: name}
-	f := &File{Path: name, Defaults: Defaults{Format: "json", Compress: "none", KeepVersions: 30, Timezone: "UTC"}}
+	p := &parser{name: name, lookup: lookup}
+	if err := p.expand(&doc, ""); err != nil {
+		return nil, err
+	}
+	f := &File{Path: name, Defaults: Defaults{Format: "json", Compress: "none", KeepVersions: 30, Timezone: "UTC", MinRows: 1}}
 	if doc.Kind == 0 || len(doc.Content) == 0 {
 		return nil, &Error{Pos: name + ":1", Msg: "empty config: want version, defaults and feeds"}
 	}
 	root := doc.Content[0]
 	var feedsNode *yaml.Node
-	err = p.mapping(root, func(key string, k, v *yaml.Node) error {
+	err := p.mapping(root, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "version":
-			n, err := p.int(v)
+			n, err := p.int(k, v)
 			if err == nil && n != 1 {
 				return p.errf(v, "unsupported config version %d (want 1)", n)
 			}
@@ -168,11 +154,19 @@ func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
 				case "compress":
 					return p.str(v, &f.Defaults.Compress)
 				case "keep_versions":
-					n, err := p.int(v)
+					n, err := p.int(k, v)
 					f.Defaults.KeepVersions = n
 					return err
 				case "timezone":
 					return p.str(v, &f.Defaults.Timezone)
+				case "min_rows":
+					n, err := p.minRows(k, v)
+					f.Defaults.MinRows = n
+					return err
+				case "max_shrink":
+					x, err := p.maxShrink(k, v)
+					f.Defaults.MaxShrink = x
+					return err
 				}
 				return p.unknown(k, "defaults")
 			})
@@ -260,7 +254,67 @@ func checkFeed(feed *Feed, reg *transform.Registry) error {
 	return nil
 }
 
-type parser struct{ name string }
+type parser struct {
+	name   string
+	lookup func(string) (string, bool) // the environment
+}
+
+// expand replaces ${VAR} and ${VAR:-default} in every scalar value under n,
+// after parsing: a value can hold any text (newlines, "- name: …") and still
+// adds no key or feed. Keys and comments are not expanded, and expanded text
+// is not expanded again. key names the enclosing key in errors. Typed keys
+// are converted from the expanded text afterwards.
+func (p *parser) expand(n *yaml.Node, key string) error {
+	switch n.Kind {
+	case yaml.DocumentNode, yaml.SequenceNode:
+		for _, c := range n.Content {
+			if err := p.expand(c, key); err != nil {
+				return err
+			}
+		}
+	case yaml.MappingNode:
+		for i := 0; i+1 < len(n.Content); i += 2 {
+			if err := p.expand(n.Content[i+1], n.Content[i].Value); err != nil {
+				return err
+			}
+		}
+	case yaml.ScalarNode:
+		return p.expandScalar(n, key)
+	}
+	return nil // an alias: its anchor is expanded where it is defined
+}
+
+// expandScalar expands the variables of one scalar value in place.
+func (p *parser) expandScalar(n *yaml.Node, key string) error {
+	matches := envVarRE.FindAllStringSubmatchIndex(n.Value, -1)
+	if matches == nil {
+		return nil
+	}
+	var b strings.Builder
+	last := 0
+	for _, m := range matches {
+		v, ok := p.lookup(n.Value[m[2]:m[3]])
+		if !ok && m[4] < 0 {
+			line := n.Line
+			if n.Style&yaml.LiteralStyle != 0 { // the text starts below "key: |"
+				line += 1 + strings.Count(n.Value[:m[0]], "\n")
+			}
+			return &Error{Pos: fmt.Sprintf("%s:%d", p.name, line), Msg: fmt.Sprintf("%s: %s is not set and has no default", key, n.Value[m[0]:m[1]])}
+		}
+		if !ok {
+			v = n.Value[m[6]:m[7]]
+		}
+		b.WriteString(n.Value[last:m[0]])
+		b.WriteString(v)
+		last = m[1]
+	}
+	b.WriteString(n.Value[last:])
+	n.Value = b.String()
+	if n.Style&(yaml.TaggedStyle|yaml.DoubleQuotedStyle|yaml.SingleQuotedStyle|yaml.LiteralStyle|yaml.FoldedStyle) == 0 {
+		n.Tag = "" // a plain scalar's type follows its new text (options: {limit: ${N}} is a number)
+	}
+	return nil
+}
 
 func (p *parser) pos(n *yaml.Node) string { return fmt.Sprintf("%s:%d", p.name, n.Line) }
 
@@ -299,25 +353,45 @@ func (p *parser) str(n *yaml.Node, dst *string) error {
 	return nil
 }
 
-func (p *parser) int(n *yaml.Node) (int, error) {
+// int converts the value n of key k; errors name the key.
+func (p *parser) int(k, n *yaml.Node) (int, error) {
 	v, err := strconv.Atoi(n.Value)
 	if n.Kind != yaml.ScalarNode || err != nil {
-		return 0, p.errf(n, "want a whole number, got %q", n.Value)
+		return 0, p.errf(n, "%s: want a whole number, got %q", k.Value, n.Value)
 	}
 	return v, nil
 }
 
-func (p *parser) bool(n *yaml.Node) (bool, error) {
+// bool converts the value n of key k; errors name the key.
+func (p *parser) bool(k, n *yaml.Node) (bool, error) {
 	var b bool
 	if n.Kind != yaml.ScalarNode || n.Decode(&b) != nil {
-		return false, p.errf(n, "want true or false, got %q", n.Value)
+		return false, p.errf(n, "%s: want true or false, got %q", k.Value, n.Value)
 	}
 	return b, nil
 }
 
+// minRows converts a min_rows value: a whole number, at least 0.
+func (p *parser) minRows(k, n *yaml.Node) (int, error) {
+	v, err := p.int(k, n)
+	if err == nil && v < 0 {
+		err = p.errf(n, "%s: want 0 or more, got %d", k.Value, v)
+	}
+	return v, err
+}
+
+// maxShrink converts a max_shrink value: a share above 0, at most 1.
+func (p *parser) maxShrink(k, n *yaml.Node) (float64, error) {
+	v, err := strconv.ParseFloat(n.Value, 64)
+	if n.Kind != yaml.ScalarNode || err != nil || !(v > 0 && v <= 1) {
+		return 0, p.errf(n, "%s: want a share above 0 and at most 1 (e.g. 0.5), got %q", k.Value, n.Value)
+	}
+	return v, nil
+}
+
 func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 	f := &Feed{Pos: p.pos(n), Mapper: "fields", Format: d.Format, Compress: d.Compress,
-		KeepVersions: d.KeepVersions, Timezone: d.Timezone}
+		KeepVersions: d.KeepVersions, Timezone: d.Timezone, MinRows: d.MinRows, MaxShrink: d.MaxShrink}
 	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "name":
@@ -356,11 +430,19 @@ func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 		case "compress":
 			return p.str(v, &f.Compress)
 		case "keep_versions":
-			n, err := p.int(v)
+			n, err := p.int(k, v)
 			f.KeepVersions = n
 			return err
 		case "timezone":
 			return p.str(v, &f.Timezone)
+		case "min_rows":
+			n, err := p.minRows(k, v)
+			f.MinRows = n
+			return err
+		case "max_shrink":
+			x, err := p.maxShrink(k, v)
+			f.MaxShrink = x
+			return err
 		}
 		return p.unknown(k, "a feed")
 	})
@@ -413,11 +495,11 @@ func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
 					fs.Type = kind
 					return nil
 				case "omit_null":
-					b, err := p.bool(v)
+					b, err := p.bool(k, v)
 					fs.OmitNull = b
 					return err
 				case "scale":
-					n, err := p.int(v)
+					n, err := p.int(k, v)
 					if err == nil && (n < 0 || n > maxScale) {
 						err = p.errf(v, "field %q: scale must be from 0 to %d, got %d", fs.Key, maxScale, n)
 					}

@@ -61,11 +61,17 @@ func TestParseErrors(t *testing.T) {
 		{"bad timezone", base + "    timezone: Mars/Base\n", `timezone "Mars/Base"`},
 		{"no query", "version: 1\nfeeds:\n  - name: a\n    fields: {x: x}\n", "query is required"},
 		{"no version", "feeds:\n  - name: a\n    query: q\n    fields: {x: x}\n", "missing version"},
-		{"unset variable", strings.Replace(base, "SELECT 1", "SELECT ${SQLFEED_TEST_UNSET}", 1), "f.yaml:4: ${SQLFEED_TEST_UNSET} is not set"},
+		{"unset variable", strings.Replace(base, "SELECT 1", "SELECT ${SQLFEED_TEST_UNSET}", 1), "f.yaml:4: query: ${SQLFEED_TEST_UNSET} is not set"},
 		{"yaml syntax", "version: 1\nfeeds: [\n", "f.yaml:"},
 		{"raw with fields", strings.Replace(base, "    fields:", "    mapper: raw\n    fields:", 1), "takes no fields"},
 		{"duplicate key", base + "    query: again\n", `key "query" given twice`},
 		{"bad engine", base + "    queries: {oracle: x}\n", `unknown engine "oracle"`},
+		{"negative min_rows", base + "    min_rows: -1\n", `f.yaml:6: min_rows: want 0 or more, got -1`},
+		{"min_rows not a number", base + "    min_rows: some\n", `f.yaml:6: min_rows: want a whole number, got "some"`},
+		{"max_shrink zero", base + "    max_shrink: 0\n", `f.yaml:6: max_shrink: want a share above 0 and at most 1 (e.g. 0.5), got "0"`},
+		{"max_shrink above 1", base + "    max_shrink: 1.5\n", `f.yaml:6: max_shrink: want a share above 0`},
+		{"max_shrink NaN", base + "    max_shrink: NaN\n", `f.yaml:6: max_shrink: want a share above 0`},
+		{"max_shrink percent", "version: 1\ndefaults: {max_shrink: 50%}\n" + strings.TrimPrefix(base, "version: 1\n"), `f.yaml:2: max_shrink: want a share above 0`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -77,13 +83,33 @@ func TestParseErrors(t *testing.T) {
 	}
 }
 
-func TestExpand(t *testing.T) {
-	t.Setenv("SQLFEED_TEST_SET", "tracks")
-	got, err := Expand("f", []byte("a: ${SQLFEED_TEST_SET}\nb: ${SQLFEED_TEST_UNSET:-def}\nc: ${SQLFEED_TEST_SET:-x}\n"))
+// TestRowGuards: min_rows defaults to 1, defaults apply to every feed, a
+// feed's own value wins.
+func TestRowGuards(t *testing.T) {
+	text := "version: 1\ndefaults: {min_rows: 0, max_shrink: 0.25}\nfeeds:\n" +
+		"  - {name: a, query: q, mapper: raw}\n  - {name: b, query: q, mapper: raw, min_rows: 10, max_shrink: 1}\n"
+	f, err := Parse("f.yaml", []byte(text), transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if string(got) != "a: tracks\nb: def\nc: tracks\n" {
+	if a, b := f.Feeds[0], f.Feeds[1]; a.MinRows != 0 || a.MaxShrink != 0.25 || b.MinRows != 10 || b.MaxShrink != 1 {
+		t.Fatalf("a %d %v, b %d %v", a.MinRows, a.MaxShrink, b.MinRows, b.MaxShrink)
+	}
+	f, err = Parse("f.yaml", []byte(base), transform.Default)
+	if err != nil || f.Feeds[0].MinRows != 1 || f.Feeds[0].MaxShrink != 0 {
+		t.Fatalf("defaults: %+v %v", f.Feeds[0], err)
+	}
+}
+
+func TestExpand(t *testing.T) {
+	env := map[string]string{"SET": "tracks", "EMPTY": ""}
+	lookup := func(k string) (string, bool) { v, ok := env[k]; return v, ok }
+	text := "version: 1\nfeeds:\n  - name: ${SET}\n    description: ${UNSET:-def} ${SET:-x} [${EMPTY:-x}] ${UNSET:-}.\n    query: q\n    mapper: raw\n"
+	f, err := parse("f", []byte(text), transform.Default, lookup)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := f.Feeds[0].Name + "|" + f.Feeds[0].Description; got != "tracks|def tracks [] ." {
 		t.Fatalf("got %q", got)
 	}
 }
@@ -99,6 +125,43 @@ func FuzzParse(f *testing.F) {
 		}
 		if err != nil && !strings.Contains(err.Error(), "f.yaml") {
 			t.Fatalf("error without position: %v", err)
+		}
+	})
+}
+
+// FuzzExpand: whatever text a variable holds, it lands in the values that
+// name it and nowhere else (never a key or a feed), and any config parses to
+// the same feeds whatever the variables hold, or fails with a position.
+func FuzzExpand(f *testing.F) {
+	for _, s := range []string{"x", "", "x\n  - name: evil\n    query: SELECT * FROM Employee\n    mapper: raw\n",
+		"${SQLFEED_FUZZ}", "a: b", "'\"", "# comment", "}{", "\u2028", "0x1F", "true", "~", "*anchor"} {
+		f.Add(s, []byte(base))
+	}
+	f.Add("1", []byte(strings.Replace(base, "    query:", "    keep_versions: ${V}\n    description: ${V}\n    query:", 1)))
+	f.Add("1", []byte("version: 1\nfeeds:\n  - &f {name: a, query: \"${V}\", mapper: raw}\n  - {name: b, query: *f, mapper: raw}\n"))
+	template := "version: 1 # ${UNSET}\nfeeds:\n  - name: a\n    description: ${V}\n" +
+		"    query: |\n      SELECT ${V}\n    mapper: raw\n    options:\n      title: '${V}'\n      n: ${V}\n"
+	f.Fuzz(func(t *testing.T, value string, text []byte) {
+		lookup := func(string) (string, bool) { return value, true }
+		cfg, err := parse("f.yaml", []byte(template), transform.Default, lookup)
+		if err != nil {
+			t.Fatalf("value %q: %v", value, err)
+		}
+		if a := cfg.Feeds[0]; len(cfg.Feeds) != 1 || a.Name != "a" || a.Description != value || a.Query != "SELECT "+value+"\n" ||
+			a.Options["title"] != value || len(a.Options) != 2 || a.Mapper != "raw" {
+			t.Fatalf("value %q: %d feeds, first %+v", value, len(cfg.Feeds), a)
+		}
+
+		got, err := parse("f.yaml", text, transform.Default, lookup)
+		if err != nil {
+			if !strings.Contains(err.Error(), "f.yaml") {
+				t.Fatalf("error without position: %v", err)
+			}
+			return
+		}
+		plain, err := parse("f.yaml", text, transform.Default, func(string) (string, bool) { return "1", true })
+		if err == nil && len(plain.Feeds) != len(got.Feeds) {
+			t.Fatalf("value %q changed the number of feeds: %d, %d", value, len(got.Feeds), len(plain.Feeds))
 		}
 	})
 }
@@ -131,6 +194,65 @@ func TestPublicURL(t *testing.T) {
 			}
 			if f.PublicURL != tt.want {
 				t.Fatalf("PublicURL %q, want %q", f.PublicURL, tt.want)
+			}
+		})
+	}
+}
+
+// TestHostileEnvExpansion (issue 12, item 9): variables expand inside scalar
+// values after parsing, so a value cannot add keys or feeds; comments and
+// keys are not expanded; typed keys convert after expansion with errors
+// naming file, line and key.
+func TestHostileEnvExpansion(t *testing.T) {
+	evil := "x\n  - name: evil\n    query: SELECT * FROM Employee\n    mapper: raw\n"
+	t.Setenv("SQLFEED_TEST_DESC", evil)
+	t.Run("value with a newline", func(t *testing.T) {
+		cfg, err := Parse("f.yaml", []byte(strings.Replace(base, "    query:", "    description: ${SQLFEED_TEST_DESC}\n    query:", 1)), transform.Default)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(cfg.Feeds) != 1 || cfg.Feeds[0].Name != "a" || cfg.Feeds[0].Description != evil || cfg.Feeds[0].Mapper != "fields" {
+			t.Fatalf("a value changed the config's structure: %d feeds, first %+v", len(cfg.Feeds), cfg.Feeds[0])
+		}
+	})
+
+	t.Setenv("SQLFEED_TEST_N", "abc")
+	t.Setenv("SQLFEED_TEST_TWO", "2")
+	t.Setenv("SQLFEED_TEST_TABLE", "Genre")
+	t.Setenv("SQLFEED_TEST_REF", "${SQLFEED_TEST_UNSET}")
+	tests := []struct {
+		name, yaml, err string
+		check           func(*File) bool
+	}{
+		{"unset variable in a comment", "# uses ${SQLFEED_TEST_UNSET}\n" + strings.Replace(base, "SELECT 1 AS x", "SELECT 1 AS x  # not ${SQLFEED_TEST_UNSET} either", 1), "",
+			func(f *File) bool { return f.Feeds[0].Query == "SELECT 1 AS x" }},
+		{"typed key not a number", base + "    keep_versions: ${SQLFEED_TEST_N}\n", `f.yaml:6: keep_versions: want a whole number, got "abc"`, nil},
+		{"typed key from the environment", base + "    keep_versions: ${SQLFEED_TEST_TWO}\n", "",
+			func(f *File) bool { return f.Feeds[0].KeepVersions == 2 }},
+		{"typed default", "version: 1\ndefaults: {keep_versions: \"${SQLFEED_TEST_N}\"}\n" + strings.TrimPrefix(base, "version: 1\n"), `f.yaml:2: keep_versions: want a whole number, got "abc"`, nil},
+		{"bool after expansion", strings.Replace(base, "{x: x}", "{x: {column: x, omit_null: \"${SQLFEED_TEST_N}\"}}", 1), `f.yaml:5: omit_null: want true or false, got "abc"`, nil},
+		{"key not expanded", base + "    ${SQLFEED_TEST_N}: 1\n", `f.yaml:6: unknown key "${SQLFEED_TEST_N}" in a feed`, nil},
+		{"unset variable names line and key", base + "    description: ${SQLFEED_TEST_UNSET}\n", "f.yaml:6: description: ${SQLFEED_TEST_UNSET} is not set and has no default", nil},
+		{"line inside a block", strings.Replace(base, "    query: SELECT 1 AS x\n", "    query: |\n      SELECT 1 AS x\n      FROM ${SQLFEED_TEST_UNSET}\n", 1), "f.yaml:6: query: ${SQLFEED_TEST_UNSET} is not set", nil},
+		{"block value", strings.Replace(base, "    query: SELECT 1 AS x\n", "    query: |\n      SELECT 1 AS x\n      FROM ${SQLFEED_TEST_TABLE}\n", 1), "",
+			func(f *File) bool { return f.Feeds[0].Query == "SELECT 1 AS x\nFROM Genre\n" }},
+		{"expanded text not expanded again", strings.Replace(base, "SELECT 1 AS x", "SELECT '${SQLFEED_TEST_REF}' AS x", 1), "",
+			func(f *File) bool { return f.Feeds[0].Query == "SELECT '${SQLFEED_TEST_UNSET}' AS x" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			f, err := Parse("f.yaml", []byte(tt.yaml), transform.Default)
+			if tt.err != "" {
+				if err == nil || !strings.Contains(err.Error(), tt.err) {
+					t.Fatalf("error %v\nwant it to contain %q", err, tt.err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !tt.check(f) {
+				t.Fatalf("parsed %+v", f.Feeds[0])
 			}
 		})
 	}

@@ -51,7 +51,8 @@ func TestPreTraffic(t *testing.T) {
 }
 
 // TestSecondsSinceLastPublish: every outcome reports the age of the
-// manifest's checked_at: published, unchanged, skipped and failed.
+// manifest's checked_at: published, unchanged, skipped (also after an
+// unchanged run moved checked_at past generated_at) and failed.
 func TestSecondsSinceLastPublish(t *testing.T) {
 	a, _, dsn, clk, _, metricsOut := newApp(t)
 	ctx := context.Background()
@@ -65,6 +66,8 @@ func TestSecondsSinceLastPublish(t *testing.T) {
 	run(`{"feeds":["genres"],"scheduled_time":"2026-11-22T13:00:00Z"}`) // older: skipped
 	clk.t = start.Add(time.Hour)
 	run(`{"feeds":["genres"],"scheduled_time":"2026-11-22T15:00:00Z"}`) // unchanged: checked_at advances
+	clk.t = start.Add(2 * time.Hour)
+	run(`{"feeds":["genres"],"scheduled_time":"2026-11-22T13:30:00Z"}`) // skipped: 1h since checked_at (2h since generated_at)
 	clk.t = start.Add(3 * time.Hour)
 	dsn.v = "sqlite:///nonexistent/dir/x.db"
 	clk.t = clk.t.Add(time.Minute)                                      // past the settings cache
@@ -83,7 +86,7 @@ func TestSecondsSinceLastPublish(t *testing.T) {
 		}
 		got = append(got, l["status"].(string)+":"+time.Duration(age*float64(time.Second)).String())
 	}
-	want := []string{"success:0s", "skipped:30m0s", "unchanged:0s", "error:2h1m0s"}
+	want := []string{"success:0s", "skipped:30m0s", "unchanged:0s", "skipped:1h0m0s", "error:2h1m0s"}
 	if strings.Join(got, " ") != strings.Join(want, " ") {
 		t.Fatalf("outcomes and ages %v, want %v", got, want)
 	}

@@ -53,6 +53,19 @@ func bad(format string, a ...any) error { return &BadRequest{Reason: fmt.Sprintf
 
 var feedName = regexp.MustCompile(`^[a-z0-9-]+$`)
 
+// MaxFuture is how far ahead of the clock a scheduled time may be (clock
+// skew). A later one would name a version every run after it loses to.
+const MaxFuture = 5 * time.Minute
+
+// notFuture refuses a time more than MaxFuture ahead of now.
+func notFuture(what string, t, now time.Time) error {
+	if t.After(now.Add(MaxFuture)) {
+		return bad("%s %s is more than 5 minutes in the future (clock: %s): its version would make every later run skip",
+			what, t.Format(time.RFC3339), now.UTC().Format(time.RFC3339))
+	}
+	return nil
+}
+
 // FeedsFromEnv splits SQLFEED_FEEDS ("tracks,albums" or spaces); empty means all.
 func FeedsFromEnv(v string) ([]string, error) {
 	var out []string
@@ -87,9 +100,13 @@ type direct struct {
 }
 
 // Parse reads payload. scheduledFeeds are the feeds a Scheduled Event runs
-// (SQLFEED_FEEDS; nil = all); now is the clock for a direct input without
-// scheduled_time (a manual run). Errors are *BadRequest.
+// (SQLFEED_FEEDS; nil = all); now (nil: time.Now) is the clock for a direct
+// input without scheduled_time (a manual run), and a scheduled time more than
+// MaxFuture ahead of it is refused. Errors are *BadRequest.
 func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Request, error) {
+	if now == nil {
+		now = time.Now
+	}
 	payload = bytes.TrimSpace(payload)
 	if len(payload) == 0 || payload[0] != '{' {
 		return Request{}, bad("the event is not a JSON object")
@@ -99,7 +116,7 @@ func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Reque
 		return Request{}, bad("the event is not valid JSON: %v", err)
 	}
 	if _, ok := keys["detail-type"]; ok {
-		return parseScheduled(payload, scheduledFeeds)
+		return parseScheduled(payload, scheduledFeeds, now)
 	}
 	if raw, ok := keys["pretraffic"]; ok && len(keys) == 1 {
 		return parsePreTraffic(raw)
@@ -110,7 +127,7 @@ func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Reque
 	return parseDirect(payload, now)
 }
 
-func parseScheduled(payload []byte, feeds []string) (Request, error) {
+func parseScheduled(payload []byte, feeds []string, now func() time.Time) (Request, error) {
 	var ev events.CloudWatchEvent
 	if err := json.Unmarshal(payload, &ev); err != nil {
 		return Request{}, bad("Scheduled Event: %v", err)
@@ -123,6 +140,9 @@ func parseScheduled(payload []byte, feeds []string) (Request, error) {
 	}
 	if ev.Time.IsZero() {
 		return Request{}, bad("Scheduled Event without time")
+	}
+	if err := notFuture("Scheduled Event time", ev.Time, now()); err != nil {
+		return Request{}, err
 	}
 	return Request{Kind: KindScheduled, Feeds: append([]string(nil), feeds...), ScheduledTime: ev.Time.UTC(), ID: ev.ID}, nil
 }
@@ -147,9 +167,6 @@ func parseDirect(payload []byte, now func() time.Time) (Request, error) {
 		r.Feeds = dedup(append([]string(nil), *d.Feeds...))
 	}
 	if d.ScheduledTime == nil {
-		if now == nil {
-			now = time.Now
-		}
 		r.ScheduledTime = now().UTC().Truncate(time.Second)
 		return r, nil
 	}
@@ -159,6 +176,9 @@ func parseDirect(payload []byte, now func() time.Time) (Request, error) {
 	}
 	if t.Year() < 2000 || t.Year() > 9999 {
 		return Request{}, bad("scheduled_time %q is out of range", *d.ScheduledTime)
+	}
+	if err := notFuture("scheduled_time", t, now()); err != nil {
+		return Request{}, err
 	}
 	r.ScheduledTime = t.UTC()
 	return r, nil

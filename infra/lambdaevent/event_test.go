@@ -150,3 +150,34 @@ func TestParsePreTraffic(t *testing.T) {
 		}
 	}
 }
+
+// TestHostileFutureScheduledTime: a time more than 5 minutes ahead of the
+// clock would name a version every later run loses to (a frozen feed), so it
+// is a bad request; within 5 minutes (clock skew) it is accepted.
+func TestHostileFutureScheduledTime(t *testing.T) {
+	now := fixed()
+	cases := []struct {
+		name, in string
+		bad      bool
+	}{
+		{"year 2999", `{"feeds":["tracks"],"scheduled_time":"2999-01-01T00:00:00Z"}`, true},
+		{"just over 5 minutes", `{"scheduled_time":"` + now.Add(5*time.Minute+time.Second).Format(time.RFC3339) + `"}`, true},
+		{"Scheduled Event from the future", `{"detail-type":"Scheduled Event","source":"aws.events","time":"2999-01-01T00:00:00Z"}`, true},
+		{"5 minutes ahead", `{"scheduled_time":"` + now.Truncate(time.Second).Add(5*time.Minute).Format(time.RFC3339) + `"}`, false},
+		{"Scheduled Event a minute ahead", `{"detail-type":"Scheduled Event","source":"aws.events","time":"` + now.Add(time.Minute).Format(time.RFC3339) + `"}`, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Parse([]byte(tc.in), nil, fixed)
+			if tc.bad {
+				if !IsBadRequest(err) || !strings.Contains(err.Error(), "more than 5 minutes in the future") {
+					t.Fatalf("err = %v, want a bad request about the future", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+		})
+	}
+}
