@@ -194,6 +194,9 @@ func discard(conn *sql.Conn) {
 // Describe returns the columns query would return, without reading any row: it
 // runs the query wrapped in a derived table with LIMIT 0.
 func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, error) {
+	if err := checkStatement(db.Engine(), query); err != nil {
+		return nil, err
+	}
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
 	// Newlines keep a trailing "-- comment" of the query from swallowing the rest.
 	c, err := db.Query(ctx, "SELECT * FROM (\n"+q+"\n) sqlfeed_describe LIMIT 0")

@@ -39,6 +39,10 @@ func mysqlOpen(d DSN) (*sql.DB, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("parameters: %w", err)
 	}
+	if cfg.MultiStatements {
+		return nil, "", errors.New("multiStatements=true is refused: a feed's query is one statement; remove the parameter")
+	}
+	cfg.AllowAllFiles = false // no LOAD DATA LOCAL INFILE of client files
 	cfg.Net = "tcp"
 	cfg.Addr = hostPort(u, "3306")
 	if u.User != nil {
