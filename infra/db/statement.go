@@ -27,7 +27,11 @@ func checkStatement(engine, query string) error {
 		word := strings.ToUpper(tok)
 		switch {
 		case word == ";":
-			if rest, more := t.next(); more {
+			rest, more := t.next()
+			for more && rest == ";" {
+				rest, more = t.next()
+			}
+			if more {
 				return fmt.Errorf("query refused: more than one statement (%q after ';'); a feed's query is one statement", truncateTok(rest))
 			}
 			return refused
