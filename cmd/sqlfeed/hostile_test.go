@@ -9,6 +9,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/sqlfeed/sqlfeed/infra/db"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
@@ -127,5 +128,30 @@ func TestHostileSQLiteAttach(t *testing.T) {
 				t.Fatalf("exit %d, output:\n%s%s\nwant exit %d and %q", code, out, errOut, exitFailed, tt.want)
 			}
 		})
+	}
+}
+
+// TestHostileDSNPassword: a password given anywhere in a DSN (user
+// information or a parameter, any case) appears in no output of run --json,
+// validate or the log (issue 12, item 5).
+func TestHostileDSNPassword(t *testing.T) {
+	inRepoRoot(t)
+	const secret = "TopSecret123"
+	for _, dsn := range []string{
+		"postgres://nosuchuser@127.0.0.1:5432/test?password=" + secret + "&sslmode=disable",
+		"postgres://nosuchuser@127.0.0.1:5432/test?sslmode=disable&PassWord=" + secret,
+		"postgres://nosuchuser@127.0.0.1:5432/test?sslmode=disable&sslpassword=" + secret + "&password=" + secret,
+		"postgres://nosuchuser:" + secret + "@127.0.0.1:5432/test?sslmode=disable",
+		"postgres://nosuchuser@127.0.0.1:1/test?password=" + secret,
+		"mysql://nosuchuser@127.0.0.1:3306/test?password=" + secret,
+		"mysql://nosuchuser:" + secret + "@127.0.0.1:3306/test",
+		"mysql://nosuchuser:" + secret + "@127.0.0.1:1/test?passwd=" + secret,
+	} {
+		for _, args := range [][]string{{"run", "--json", "genres"}, {"validate"}} {
+			code, out, errOut := sqlfeed(t, append(args, "--db", dsn)...)
+			if code == exitOK || strings.Contains(out+errOut, secret) || !strings.Contains(out+errOut, "127.0.0.1") {
+				t.Errorf("%s %s: exit %d, output:\n%s%s", args[0], db.Redact(dsn), code, out, errOut)
+			}
+		}
 	}
 }

@@ -65,7 +65,7 @@ func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
 
 // transient reports whether err (from start) is worth another attempt.
 func (db *DB) transient(err error) bool {
-	return db.d.transient != nil && db.d.transient(err)
+	return db.d.transient != nil && db.d.transient(cause(err))
 }
 
 // start is one attempt of Query: take a connection, ping it, begin the

@@ -36,6 +36,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -159,7 +160,9 @@ func (db *DB) errorf(what string, err error) error {
 }
 
 // Error is a database failure; its text names the operation and the database
-// (host:port, no password).
+// (host:port, no password). It does not unwrap to the driver's error, whose
+// text may hold a password; errors.Is still finds context.Canceled and
+// context.DeadlineExceeded.
 type Error struct {
 	Op  string
 	DSN string
@@ -170,16 +173,25 @@ type Error struct {
 // Error returns "op on host:port: message" (never a password).
 func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
 
-// Unwrap returns the driver's error.
-func (e *Error) Unwrap() error { return e.err }
+// Is reports whether the cause is target, for the context's errors only.
+func (e *Error) Is(target error) bool {
+	return (target == context.Canceled || target == context.DeadlineExceeded) && errors.Is(e.err, target)
+}
 
-// redactErr returns the error text with any password of d removed.
+// cause returns the driver's error behind err (err itself if it is no *Error).
+func cause(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.err
+	}
+	return err
+}
+
+// redactErr returns the error text with every password of d removed.
 func redactErr(err error, d DSN) string {
 	msg := err.Error()
-	if d.URL != nil && d.URL.User != nil {
-		if p, ok := d.URL.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
+	for _, s := range d.secrets() {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
 	}
 	return msg
 }
