@@ -148,7 +148,9 @@ func (s *colScanner) Scan(src any) error {
 			c.raw[s.i] = v
 			return nil
 		}
-		src = c.keep(b)
+		if !c.db.d.owned || len(b) == 0 { // keep makes an empty value non-nil
+			src = c.keep(b)
+		}
 	}
 	c.raw[s.i] = src
 	return nil

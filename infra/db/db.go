@@ -65,6 +65,9 @@ type dialect struct {
 	// aliases the driver's buffer: keep copies what must outlive the row).
 	// Its results must be left as they are by normalize.
 	scanBytes func(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error)
+	// owned means the driver's []byte values are fresh allocations, never
+	// reused: they are kept as they are instead of copied.
+	owned bool
 	// transient reports whether err is a connection failure worth a retry on a
 	// new connection (may be nil).
 	transient func(err error) bool

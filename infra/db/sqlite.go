@@ -42,6 +42,7 @@ func init() {
 		},
 		end:    "ROLLBACK",
 		column: sqliteColumn,
+		owned:  true, // modernc.org/sqlite copies every BLOB into a new slice
 	}
 }
 
