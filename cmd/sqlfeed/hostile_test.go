@@ -4,6 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"fmt"
+	"hash/crc32"
+	"net/url"
 	"os"
 	"path/filepath"
 	"strings"
@@ -153,5 +155,45 @@ func TestHostileDSNPassword(t *testing.T) {
 				t.Errorf("%s %s: exit %d, output:\n%s%s", args[0], db.Redact(dsn), code, out, errOut)
 			}
 		}
+	}
+}
+
+// TestHostileValidateWarnsWriter: validate --db warns (and still passes)
+// when the configured user can write — root and postgres can — and stays
+// quiet for a SELECT-only user.
+func TestHostileValidateWarnsWriter(t *testing.T) {
+	cfg := writeConfig(t, "version: 1\nfeeds:\n  - name: one\n    query: SELECT id AS one FROM victim\n    fields: {one: one}\n")
+	for _, engine := range []string{"mysql", "postgres"} {
+		t.Run(engine, func(t *testing.T) {
+			tdb := testsvc.Engines[engine](t)
+			tdb.Exec(t, "CREATE TABLE victim (id INT PRIMARY KEY)")
+			user := fmt.Sprintf("sqlfeed_ro_%08x", crc32.ChecksumIEEE([]byte(tdb.Name)))
+			u, err := url.Parse(tdb.DSN)
+			if err != nil {
+				t.Fatal(err)
+			}
+			u.User = url.User(user)
+			if engine == "mysql" {
+				tdb.Exec(t, "CREATE USER '"+user+"'@'%'")
+				t.Cleanup(func() { tdb.Exec(t, "DROP USER '"+user+"'@'%'") })
+				tdb.Exec(t, "GRANT SELECT ON `"+tdb.Name+"`.* TO '"+user+"'@'%'")
+			} else {
+				tdb.Exec(t, "CREATE ROLE "+user+" LOGIN")
+				t.Cleanup(func() { tdb.Exec(t, "DROP OWNED BY "+user); tdb.Exec(t, "DROP ROLE "+user) })
+				tdb.Exec(t, "GRANT SELECT ON victim TO "+user)
+			}
+			for _, tt := range []struct {
+				dsn  string
+				warn bool
+			}{{tdb.DSN, true}, {u.String(), false}} {
+				code, out, errOut := sqlfeed(t, "validate", "--config", cfg, "--db", tt.dsn)
+				warned := strings.Contains(errOut, "warning: the database user can write")
+				if code != exitOK || warned != tt.warn || !strings.Contains(out, "1 feeds ok") {
+					t.Errorf("%s: exit %d, warning %v (want %v):\n%s%s", db.Redact(tt.dsn), code, warned, tt.warn, out, errOut)
+				} else {
+					t.Logf("%s: %s", db.Redact(tt.dsn), strings.TrimSpace(errOut))
+				}
+			}
+		})
 	}
 }
