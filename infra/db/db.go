@@ -18,7 +18,12 @@
 //   - PostgreSQL (pgx): BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET
 //     LOCAL statement_timeout from the context deadline. Rows stream from the
 //     extended protocol.
-//   - SQLite: a read transaction on a file opened read-only.
+//   - SQLite: a read transaction on a file opened read-only, under an
+//     authorizer that allows reading only (no ATTACH, PRAGMA or COMMIT).
+//
+// Every engine runs one statement per query (checkStatement; no
+// multi-statement protocol is allowed by a DSN), and a statement without
+// result columns is an error.
 //
 // Types are decided from the driver's column types (CONTRACT §4). Engine
 // notes: MySQL TINYINT(1) is an integer (`type: bool` publishes true/false);
