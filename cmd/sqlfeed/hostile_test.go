@@ -44,7 +44,7 @@ func countRows(t *testing.T, admin *sql.DB) int {
 // TestHostileQueries: a query of several statements, whatever the DSN
 // allows, runs none of them (issue 12, item 3), and a statement without a
 // result set is refused before its side effect (item 4): the rows stay, no
-// file is written (FILE in a query is a fresh path in /tmp, where the server
+// file is written ({path} in a query is a fresh path in /tmp, where the server
 // may write), nothing is published and the error names the rule.
 func TestHostileQueries(t *testing.T) {
 	tests := []struct {
@@ -56,9 +56,9 @@ func TestHostileQueries(t *testing.T) {
 		{"postgres", "", "COMMIT; DELETE FROM victim; SELECT 1 AS one", "one statement"},
 		{"postgres", "default_query_exec_mode=simple_protocol", "COMMIT; DELETE FROM victim; SELECT 1 AS one", "simple_protocol is refused"},
 		{"postgres", "default_query_exec_mode=exec", "COMMIT; DELETE FROM victim; SELECT 1 AS one", "one statement"},
-		{"mysql", "", "SELECT 1 AS one FROM victim INTO OUTFILE 'FILE'", "INTO is not allowed"},
-		{"mysql", "", "SELECT 1 AS one FROM victim /*!INTO DUMPFILE 'FILE' */", "INTO is not allowed"},
-		{"postgres", "", "COPY (SELECT 1 AS one) TO PROGRAM 'touch FILE'", "query refused: it starts with"},
+		{"mysql", "", "SELECT 1 AS one FROM victim INTO OUTFILE '{path}'", "INTO is not allowed"},
+		{"mysql", "", "SELECT 1 AS one /*!INTO DUMPFILE '{path}' */", "INTO is not allowed"},
+		{"postgres", "", "COPY (SELECT 1 AS one) TO PROGRAM 'touch {path}'", "query refused: it starts with"},
 		{"postgres", "", "SELECT FROM victim", "no result set"},
 	}
 	for _, tt := range tests {
@@ -72,7 +72,7 @@ func TestHostileQueries(t *testing.T) {
 			}
 			file := filepath.Join(os.TempDir(), "sqlfeed-"+tdb.Name)
 			t.Cleanup(func() { os.Remove(file) })
-			query := strings.ReplaceAll(tt.query, "FILE", file)
+			query := strings.ReplaceAll(tt.query, "{path}", file)
 			dir := t.TempDir()
 			code, out, errOut := sqlfeed(t, "run", "--json", "--config", hostileConfig(t, query), "--db", dsn, "--to", "file://"+dir)
 			if _, err := os.Stat(file); !os.IsNotExist(err) {
