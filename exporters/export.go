@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/sqlfeed/sqlfeed/exporters/encode"
@@ -263,13 +264,11 @@ func checkRows(f *config.Feed, cur *Manifest, rows int64, force bool) error {
 // overlap, joined by bounded queues. The mapper writes to out, which passes
 // the documents on to enc.
 func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer, out transform.Sink) error {
-	batches, free := make(chan *rowBatch, 2), make(chan *rowBatch, 4)
-	for range cap(free) {
-		free <- newRowBatch(len(cur.Columns()))
-	}
+	ra := newReadAhead(len(cur.Columns()))
+	batches := ra.batches
 	done := make(chan struct{})
 	readErr := make(chan error, 1)
-	go func() { readErr <- readBatches(ctx, cur, batches, free, done) }()
+	go func() { readErr <- ra.read(ctx, cur, done) }()
 	stopReader := func() error {
 		close(done)
 		for range batches { // let the reader see done
@@ -286,7 +285,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 			}
 			n++
 		}
-		free <- b
+		ra.release(b)
 		if err := ctx.Err(); err != nil {
 			stopReader()
 			return err
@@ -314,56 +313,125 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 	return nil
 }
 
-// batchRows is the number of rows read ahead per batch.
-const batchRows = 256
+// The read-ahead is bounded in rows and in bytes: a batch ends at batchRows
+// rows or once it holds batchBytes of values, and the reader reads no row
+// while the batches in flight hold readAheadBytes, unless none is in flight
+// (so a row larger than the bounds passes alone).
+const (
+	batchRows      = 256
+	batchBytes     = 4 << 20
+	readAheadBytes = 16 << 20
+	batchesInUse   = 4
+)
 
 // rowBatch holds rows read ahead of the mapper: values copied from the
 // cursor's rows (db.Cursor's values never alias its buffers: see Cursor.Row).
 type rowBatch struct {
-	cols int
-	n    int
-	vals []transform.Value
-}
-
-func newRowBatch(cols int) *rowBatch {
-	return &rowBatch{cols: cols, vals: make([]transform.Value, cols*batchRows)}
+	cols  int
+	n     int
+	bytes int64 // the values' size (valueSize)
+	vals  []transform.Value
 }
 
 func (b *rowBatch) row(i int) []transform.Value {
 	return b.vals[i*b.cols : (i+1)*b.cols : (i+1)*b.cols]
 }
 
-// readBatches fills recycled batches from cur and sends them, until the rows
-// end, ctx is cancelled or done is closed. It closes batches and returns the
+// readAhead moves batches of rows from the reader goroutine to the mapper.
+type readAhead struct {
+	batches chan *rowBatch // filled, for the mapper
+	free    chan *rowBatch // recycled, for the reader
+	freed   chan struct{}  // a batch came back (capacity 1: a wake-up)
+	// inFlight is the bytes of the batches sent and not yet released.
+	inFlight atomic.Int64
+}
+
+func newReadAhead(cols int) *readAhead {
+	ra := &readAhead{batches: make(chan *rowBatch, batchesInUse-2), free: make(chan *rowBatch, batchesInUse),
+		freed: make(chan struct{}, 1)}
+	for range batchesInUse {
+		ra.free <- &rowBatch{cols: cols, vals: make([]transform.Value, cols*batchRows)}
+	}
+	return ra
+}
+
+// release gives a mapped batch back to the reader.
+func (ra *readAhead) release(b *rowBatch) {
+	ra.inFlight.Add(-b.bytes)
+	clear(b.vals[:b.n*b.cols]) // let the values go now, not when the batch is refilled
+	ra.free <- b
+	select {
+	case ra.freed <- struct{}{}:
+	default:
+	}
+}
+
+// read fills recycled batches from cur and sends them, until the rows end,
+// ctx is cancelled or done is closed. It closes batches and returns the
 // cursor's error.
-func readBatches(ctx context.Context, cur *db.Cursor, batches chan<- *rowBatch, free <-chan *rowBatch, done <-chan struct{}) error {
-	defer close(batches)
+func (ra *readAhead) read(ctx context.Context, cur *db.Cursor, done <-chan struct{}) error {
+	defer close(ra.batches)
 	for {
 		var b *rowBatch
 		select {
-		case b = <-free:
+		case b = <-ra.free:
 		case <-done:
 			return nil
 		}
-		b.n = 0
-		for b.n < batchRows && cur.Next() {
-			copy(b.vals[b.n*b.cols:], cur.Row())
+		b.n, b.bytes = 0, 0
+		more := true
+		for b.n < batchRows && b.bytes < batchBytes {
+			for inFlight := ra.inFlight.Load(); inFlight > 0 && inFlight+b.bytes >= readAheadBytes; inFlight = ra.inFlight.Load() {
+				select {
+				case <-ra.freed:
+				case <-done:
+					return nil
+				}
+			}
+			if more = cur.Next(); !more {
+				break
+			}
+			row := cur.Row()
+			copy(b.vals[b.n*b.cols:], row)
+			for _, v := range row {
+				b.bytes += valueSize(v)
+			}
 			b.n++
 		}
 		if b.n > 0 {
+			ra.inFlight.Add(b.bytes)
 			select {
-			case batches <- b:
+			case ra.batches <- b:
 			case <-done:
 				return nil
 			}
 		}
-		if b.n < batchRows {
+		if !more {
 			return cur.Err()
 		}
 		if err := ctx.Err(); err != nil {
 			return nil // the consumer reports it
 		}
 	}
+}
+
+// valueSize is about the memory a row value holds.
+func valueSize(v transform.Value) int64 {
+	switch x := v.(type) {
+	case []byte:
+		return int64(len(x)) + 24
+	case string:
+		return int64(len(x)) + 16
+	case transform.Decimal:
+		return int64(len(x)) + 16
+	case []any:
+		n := int64(24)
+		for _, e := range x {
+			n += valueSize(e)
+		}
+		return n
+	}
+	return 16
 }
 
 // IsBadRequest reports whether err is a request error (unknown feed).

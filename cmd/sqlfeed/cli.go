@@ -275,6 +275,11 @@ func (c *cli) validate(ctx context.Context, o options) int {
 		return c.fail(exitFailed, err)
 	}
 	defer source.Close()
+	if w, err := source.WriteAccess(ctx); err != nil {
+		fmt.Fprintf(c.stderr, "warning: %v\n", err)
+	} else if w != "" {
+		fmt.Fprintf(c.stderr, "warning: the database user can write (%s); sqlfeed needs SELECT only: see the README, least-privilege database user\n", w)
+	}
 	var problems []string
 	for _, f := range cfg.Feeds {
 		if err := exporters.ValidateFeed(ctx, source, f, nil); err != nil {

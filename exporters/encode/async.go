@@ -5,7 +5,7 @@ import (
 	"sync/atomic"
 )
 
-// asyncWriter hands each Write's bytes (a copy, in a recycled buffer) to a
+// asyncWriter hands each Write's bytes (copies, in recycled buffers) to a
 // goroutine that writes them to next, in order. At most queued buffers exist;
 // Write blocks while all of them wait. The first error of next is returned by
 // every later Write and by close.
@@ -44,21 +44,24 @@ func (a *asyncWriter) run() {
 	}
 }
 
-// Write queues a copy of p.
+// Write queues a copy of p, in chunks of at most bufSize (a large document
+// costs no more than the recycled buffers).
 func (a *asyncWriter) Write(p []byte) (int, error) {
-	var b []byte
-	select {
-	case <-a.failed:
-		return 0, a.err
-	case b = <-a.free:
+	n := len(p)
+	for len(p) > 0 {
+		var b []byte
+		select {
+		case <-a.failed:
+			return n - len(p), a.err
+		case b = <-a.free:
+		}
+		k := min(len(p), bufSize)
+		b = append(b, p[:k]...)
+		p = p[k:]
+		a.queue <- b // never blocks: a buffer taken from free has a slot
+		a.n += int64(k)
 	}
-	if cap(b) < len(p) {
-		b = make([]byte, 0, len(p))
-	}
-	b = append(b, p...)
-	a.queue <- b // never blocks: a buffer taken from free has a slot
-	a.n += int64(len(p))
-	return len(p), nil
+	return n, nil
 }
 
 // close waits until everything queued is written and returns the first error.

@@ -3,6 +3,7 @@ package db
 import (
 	"context"
 	"database/sql"
+	"errors"
 	"fmt"
 	"time"
 
@@ -39,6 +40,9 @@ type Cursor struct {
 // connection killed) are retried on a new connection with a bounded
 // backoff; a failure after rows have flowed ends the iteration (see Err).
 func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
+	if err := checkStatement(db.Engine(), query); err != nil {
+		return nil, err
+	}
 	wait := db.opt.Backoff
 	for attempt := 0; ; attempt++ {
 		c, err := db.start(ctx, query)
@@ -61,7 +65,7 @@ func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
 
 // transient reports whether err (from start) is worth another attempt.
 func (db *DB) transient(err error) bool {
-	return db.d.transient != nil && db.d.transient(err)
+	return db.d.transient != nil && db.d.transient(cause(err))
 }
 
 // start is one attempt of Query: take a connection, ping it, begin the
@@ -98,6 +102,9 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	cts, err := c.rows.ColumnTypes()
 	if err != nil {
 		return nil, db.errorf("query columns", err)
+	}
+	if len(cts) == 0 { // e.g. SELECT … INTO OUTFILE, COPY … TO PROGRAM
+		return nil, db.errorf("query", errors.New("the statement returned no result set; a feed's query is one SELECT returning at least one column"))
 	}
 	c.cols = make([]transform.Column, len(cts))
 	for i, ct := range cts {
@@ -141,7 +148,9 @@ func (s *colScanner) Scan(src any) error {
 			c.raw[s.i] = v
 			return nil
 		}
-		src = c.keep(b)
+		if !c.db.d.owned || len(b) == 0 { // keep makes an empty value non-nil
+			src = c.keep(b)
+		}
 	}
 	c.raw[s.i] = src
 	return nil

@@ -18,7 +18,12 @@
 //   - PostgreSQL (pgx): BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; SET
 //     LOCAL statement_timeout from the context deadline. Rows stream from the
 //     extended protocol.
-//   - SQLite: a read transaction on a file opened read-only.
+//   - SQLite: a read transaction on a file opened read-only, under an
+//     authorizer that allows reading only (no ATTACH, PRAGMA or COMMIT).
+//
+// Every engine runs one statement per query (checkStatement; no
+// multi-statement protocol is allowed by a DSN), and a statement without
+// result columns is an error.
 //
 // Types are decided from the driver's column types (CONTRACT §4). Engine
 // notes: MySQL TINYINT(1) is an integer (`type: bool` publishes true/false);
@@ -36,6 +41,7 @@ import (
 	"context"
 	"database/sql"
 	"database/sql/driver"
+	"errors"
 	"fmt"
 	"strings"
 	"sync"
@@ -64,6 +70,9 @@ type dialect struct {
 	// aliases the driver's buffer: keep copies what must outlive the row).
 	// Its results must be left as they are by normalize.
 	scanBytes func(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error)
+	// owned means the driver's []byte values are fresh allocations, never
+	// reused: they are kept as they are instead of copied.
+	owned bool
 	// transient reports whether err is a connection failure worth a retry on a
 	// new connection (may be nil).
 	transient func(err error) bool
@@ -162,7 +171,9 @@ func (db *DB) errorf(what string, err error) error {
 }
 
 // Error is a database failure; its text names the operation and the database
-// (host:port, no password).
+// (host:port, no password). It does not unwrap to the driver's error, whose
+// text may hold a password; errors.Is still finds context.Canceled and
+// context.DeadlineExceeded.
 type Error struct {
 	Op  string
 	DSN string
@@ -173,16 +184,25 @@ type Error struct {
 // Error returns "op on host:port: message" (never a password).
 func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
 
-// Unwrap returns the driver's error.
-func (e *Error) Unwrap() error { return e.err }
+// Is reports whether the cause is target, for the context's errors only.
+func (e *Error) Is(target error) bool {
+	return (target == context.Canceled || target == context.DeadlineExceeded) && errors.Is(e.err, target)
+}
 
-// redactErr returns the error text with any password of d removed.
+// cause returns the driver's error behind err (err itself if it is no *Error).
+func cause(err error) error {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.err
+	}
+	return err
+}
+
+// redactErr returns the error text with every password of d removed.
 func redactErr(err error, d DSN) string {
 	msg := err.Error()
-	if d.URL != nil && d.URL.User != nil {
-		if p, ok := d.URL.User.Password(); ok && p != "" {
-			msg = strings.ReplaceAll(msg, p, "xxxxx")
-		}
+	for _, s := range d.secrets() {
+		msg = strings.ReplaceAll(msg, s, "xxxxx")
 	}
 	return msg
 }
@@ -197,6 +217,9 @@ func discard(conn *sql.Conn) {
 // Describe returns the columns query would return, without reading any row: it
 // runs the query wrapped in a derived table with LIMIT 0.
 func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, error) {
+	if err := checkStatement(db.Engine(), query); err != nil {
+		return nil, err
+	}
 	q := strings.TrimRight(strings.TrimSpace(query), ";")
 	// Newlines keep a trailing "-- comment" of the query from swallowing the rest.
 	c, err := db.Query(ctx, "SELECT * FROM (\n"+q+"\n) sqlfeed_describe LIMIT 0")

@@ -2,6 +2,8 @@ package db
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"strings"
 	"testing"
 )
@@ -42,6 +44,11 @@ func TestDSNErrorsHidePassword(t *testing.T) {
 		"mysql://u:Sup3rS3cret/x@h/db",    // unescaped '/' in the password
 		"postgres://u:Sup3rS3cret?x@h/db", // unescaped '?'
 		"mysql://u:Sup3rS3cret#x@h/db",    // unescaped '#'
+		"postgres://u@h:99999/db?password=Sup3rS3cret",
+		"postgres://u@h/db?sslmode=bogus&password=Sup3rS3cret",
+		"postgres://u@h/db?default_query_exec_mode=simple_protocol&password=Sup3rS3cret",
+		"mysql://u@h/db?password=Sup3rS3cret",
+		"mysql://u@h/db?timeout=bogus&password=Sup3rS3cret",
 	} {
 		_, err := Open(context.Background(), raw, Options{})
 		if err == nil {
@@ -61,9 +68,35 @@ func TestRedact(t *testing.T) {
 		"postgres://u:p:q@h/db?x=1": "postgres://u:xxxxx@h/db?x=1",
 		"sqlite://a@b.db":           "sqlite://a@b.db",
 		"mysql://u:p/q@h/db":        "mysql://u:xxxxx@h/db",
+		"postgres://u@h/db?password=TopSecret&sslmode=disable":          "postgres://u@h/db?password=xxxxx&sslmode=disable",
+		"postgres://u:p@h/db?sslmode=require&SSLPassword=s&passfile=/f": "postgres://u:xxxxx@h/db?sslmode=require&SSLPassword=xxxxx&passfile=xxxxx",
+		"mysql://u@h/db?tls=true&pass%77ord=x&token=y&x=1":              "mysql://u@h/db?tls=true&pass%77ord=xxxxx&token=xxxxx&x=1",
+		"postgres://u:p?password=q@h/db?password=r":                     "postgres://u:xxxxx@h/db?password=xxxxx",
 	} {
 		if got := Redact(raw); got != want {
 			t.Errorf("Redact(%s) = %s, want %s", raw, got, want)
 		}
+	}
+}
+
+// TestHostileErrorHidesDriverError: a database error neither shows a
+// parameter password nor hands out the driver's error, yet errors.Is still
+// finds the context's errors.
+func TestHostileErrorHidesDriverError(t *testing.T) {
+	d, err := ParseDSN("postgres://u@h/db?password=Sup3rS3cret")
+	if err != nil {
+		t.Fatal(err)
+	}
+	db := &DB{DSN: d}
+	drv := fmt.Errorf("driver: connect with password=Sup3rS3cret: %w", context.Canceled)
+	e := db.errorf("connect", drv)
+	if strings.Contains(e.Error(), "Sup3rS3cret") || errors.Unwrap(e) != nil || errors.Is(e, drv) {
+		t.Fatalf("error %q unwraps to %v", e, errors.Unwrap(e))
+	}
+	if !errors.Is(e, context.Canceled) || errors.Is(e, context.DeadlineExceeded) {
+		t.Fatal("errors.Is does not see the context error")
+	}
+	if cause(e) != drv {
+		t.Fatal("cause lost")
 	}
 }

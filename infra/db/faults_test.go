@@ -177,7 +177,7 @@ func TestWriteRejected(t *testing.T) {
 			}
 			q := "SELECT table_name FROM information_schema.tables WHERE table_name = 't2'"
 			if engine == "mysql" {
-				q = "SHOW TABLES LIKE 't2'"
+				q += " AND table_schema = DATABASE()"
 			}
 			if rows, _ := queryJSON(t, d, q); len(rows) != 0 {
 				t.Errorf("t2 created: %v", rows)

@@ -39,6 +39,15 @@ func mysqlOpen(d DSN) (*sql.DB, string, error) {
 	if err != nil {
 		return nil, "", fmt.Errorf("parameters: %w", err)
 	}
+	if cfg.MultiStatements {
+		return nil, "", errors.New("multiStatements=true is refused: a feed's query is one statement; remove the parameter")
+	}
+	for k := range cfg.Params { // the driver sends unknown parameters as SET k = v
+		if secretParam(k) {
+			return nil, "", fmt.Errorf("parameter %s is refused (the driver would send it as SET %s): give the password in the user information, mysql://user:password@host/db", k, k)
+		}
+	}
+	cfg.AllowAllFiles = false // no LOAD DATA LOCAL INFILE of client files
 	cfg.Net = "tcp"
 	cfg.Addr = hostPort(u, "3306")
 	if u.User != nil {

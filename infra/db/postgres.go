@@ -36,6 +36,10 @@ func postgresOpen(d DSN) (*sql.DB, string, error) {
 	if err != nil {
 		return nil, "", err
 	}
+	if cfg.DefaultQueryExecMode == pgx.QueryExecModeSimpleProtocol {
+		// The simple protocol runs every statement of a query string.
+		return nil, "", errors.New("default_query_exec_mode=simple_protocol is refused: a feed's query is one statement (extended protocol only); remove the parameter")
+	}
 	if cfg.ConnectTimeout == 0 {
 		cfg.ConnectTimeout = 10 * time.Second
 	}

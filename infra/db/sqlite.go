@@ -3,13 +3,14 @@ package db
 import (
 	"context"
 	"database/sql"
+	"database/sql/driver"
 	"fmt"
 	"net/url"
 	"os"
 	"strings"
 	"time"
 
-	_ "modernc.org/sqlite" // registers driver "sqlite"
+	"modernc.org/sqlite"
 
 	"github.com/sqlfeed/sqlfeed/transform"
 )
@@ -28,8 +29,11 @@ func init() {
 			q.Set("mode", "ro")
 			q.Add("_pragma", "query_only(1)")
 			q.Add("_pragma", "busy_timeout(5000)")
-			x, err := sql.Open("sqlite", "file:"+d.Path+"?"+q.Encode())
-			return x, "sqlite", err
+			c, err := sqlite.NewConnector("file:" + d.Path + "?" + q.Encode())
+			if err != nil {
+				return nil, "", err
+			}
+			return sql.OpenDB(readOnlyConnector{c}), "sqlite", nil
 		},
 		begin: func(ctx context.Context, _ *DB, conn *sql.Conn, _ time.Duration) error {
 			// A read transaction sees one snapshot of the file.
@@ -39,6 +43,7 @@ func init() {
 		end:       "ROLLBACK",
 		column:    sqliteColumn,
 		described: sqliteDescribed,
+		owned:     true, // modernc.org/sqlite copies every BLOB into a new slice
 	}
 }
 
@@ -60,6 +65,44 @@ func sqliteDescribed(cols []transform.Column) {
 			}
 		}
 	}
+}
+
+// readOnlyConnector opens SQLite connections that only read: an authorizer,
+// installed after the driver's own pragmas, denies every action but reading,
+// functions, WITH RECURSIVE and BEGIN/ROLLBACK, so a connection cannot
+// ATTACH a file, leave query_only (PRAGMA), COMMIT the read transaction or
+// write, whatever the query.
+type readOnlyConnector struct{ driver.Connector }
+
+// Connect opens a connection and installs the authorizer.
+func (c readOnlyConnector) Connect(ctx context.Context) (driver.Conn, error) {
+	conn, err := c.Connector.Connect(ctx)
+	if err != nil {
+		return nil, err
+	}
+	reg, ok := conn.(sqlite.AuthorizerRegisterer)
+	if !ok {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite driver has no authorizer")
+	}
+	if err := reg.RegisterAuthorizer(readOnlyAuthorizer); err != nil {
+		conn.Close()
+		return nil, fmt.Errorf("sqlite authorizer: %w", err)
+	}
+	return conn, nil
+}
+
+// readOnlyAuthorizer allows what a SELECT needs and denies everything else.
+func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, _, _, _ string) sqlite.AuthorizerReturnCode {
+	switch action {
+	case sqlite.AuthSelect, sqlite.AuthRead, sqlite.AuthFunction, sqlite.AuthRecursive:
+		return sqlite.AuthorizerOK
+	case sqlite.AuthTransaction:
+		if arg1 == "BEGIN" || arg1 == "ROLLBACK" {
+			return sqlite.AuthorizerOK
+		}
+	}
+	return sqlite.AuthorizerDeny
 }
 
 // sqliteColumn maps a declared SQLite column type (its affinity rules) to a Kind.
