@@ -43,7 +43,7 @@ type VersionInfo struct {
 	ContentType     string    `json:"content_type"`
 	ContentEncoding string    `json:"content_encoding"`
 	SchemaSHA256    string    `json:"schema_sha256"`
-	Key             string    `json:"key"` // relative to the prefix
+	Key             string    `json:"key"`             // relative to the prefix
 	Paged           bool      `json:"paged,omitempty"` // the object is a page index
 	Pages           int       `json:"pages,omitempty"`
 }
