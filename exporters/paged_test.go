@@ -6,8 +6,10 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -204,6 +206,220 @@ func TestPagedFeed(t *testing.T) {
 						}
 					}
 				}
+			})
+		}
+	}
+}
+
+// pagedFixture is a paged feed over a scratch table, with a short grace.
+type pagedFixture struct {
+	t     *testing.T
+	store blob.Store
+	dsn   string
+	exec  func(stmt string)
+	cfg   string
+}
+
+func newPagedFixture(t *testing.T, store blob.Store, keep int, grace string) *pagedFixture {
+	stmts := []string{"CREATE TABLE items (id INTEGER PRIMARY KEY, label TEXT, n INTEGER)"}
+	for i := 1; i <= 800; i++ {
+		stmts = append(stmts, fmt.Sprintf("INSERT INTO items VALUES (%d, 'item %d', %d)", i, i, i))
+	}
+	dsn, w := scratchDB(t, stmts...)
+	return &pagedFixture{t: t, store: store, dsn: dsn, cfg: fmt.Sprintf(pagedFeeds, "json", "gzip", keep, grace),
+		exec: func(stmt string) {
+			t.Helper()
+			if _, err := w.Exec(stmt); err != nil {
+				t.Fatal(err)
+			}
+		}}
+}
+
+// runner returns a Runner on the fixture whose waits are short (the order of
+// events, not their length, is what the tests need).
+func (f *pagedFixture) runner(hook func(feed, step string) error) *Runner {
+	return &Runner{Config: parseConfig(f.t, f.cfg), DB: openDB(f.t, f.dsn), Store: f.store, hook: hook,
+		sleep: func(ctx context.Context, d time.Duration) error { time.Sleep(100 * time.Millisecond); return nil }}
+}
+
+func (f *pagedFixture) run(r *Runner) Result {
+	f.t.Helper()
+	return runFeeds(f.t, r, time.Time{}, "paged")[0]
+}
+
+// storedPages lists the feed's pages.
+func (f *pagedFixture) storedPages() map[string]bool {
+	l, err := f.store.List(context.Background(), "paged/pages/")
+	if err != nil {
+		f.t.Fatal(err)
+	}
+	out := map[string]bool{}
+	for _, a := range l {
+		out[a.Key] = true
+	}
+	return out
+}
+
+// namedPages is every page the manifest's kept versions name; each must exist.
+func (f *pagedFixture) namedPages() map[string]bool {
+	f.t.Helper()
+	m := manifestOf(f.t, f.store, "paged")
+	stored := f.storedPages()
+	out := map[string]bool{}
+	for _, v := range m.Versions {
+		idx, err := readIndex(context.Background(), f.store, v.Key)
+		if err != nil {
+			f.t.Fatal(err)
+		}
+		for _, p := range idx.Pages {
+			if !stored["paged/"+p.URL] {
+				f.t.Fatalf("version %s names page %s, which is not stored", v.Version, p.URL)
+			}
+			out["paged/"+p.URL] = true
+		}
+	}
+	return out
+}
+
+const shortGrace = 4 * time.Second
+
+// TestPageRetention: keep_versions 2 keeps every page the two kept indexes
+// name and, past grace, nothing else.
+func TestPageRetention(t *testing.T) {
+	for name, newStore := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newPagedFixture(t, newStore(t), 2, shortGrace.String())
+			r := f.runner(nil)
+			f.run(r)
+			first := f.storedPages()
+			time.Sleep(shortGrace + 200*time.Millisecond)
+			for _, id := range []int{5, 400} { // same length: no max_bytes cut moves
+				f.exec(fmt.Sprintf("UPDATE items SET label = 'itex %d' WHERE id = %d", id, id))
+				if res := f.run(r); res.Status != StatusSuccess {
+					t.Fatalf("%+v", res)
+				}
+			}
+			named, stored := f.namedPages(), f.storedPages()
+			if len(manifestOf(t, f.store, "paged").Versions) != 2 || fmt.Sprint(named) != fmt.Sprint(stored) {
+				t.Fatalf("stored %d pages, the two kept versions name %d", len(stored), len(named))
+			}
+			if len(added(objectSet(first), objectSet(stored))) != 2 || len(added(objectSet(stored), objectSet(first))) != 1 {
+				t.Fatalf("the first version's page of row 5 was not swept: %d pages then, %d now", len(first), len(stored))
+			}
+		})
+	}
+}
+
+func objectSet(m map[string]bool) map[string]string {
+	out := map[string]string{}
+	for k := range m {
+		out[k] = ""
+	}
+	return out
+}
+
+// TestPagedKilledRun: a run killed between its pages and its index publishes
+// nothing, and its pages are swept once older than grace.
+func TestPagedKilledRun(t *testing.T) {
+	for name, newStore := range stores(t) {
+		t.Run(name, func(t *testing.T) {
+			f := newPagedFixture(t, newStore(t), 1, shortGrace.String())
+			f.run(f.runner(nil))
+			m0 := manifestOf(t, f.store, "paged")
+			latest0 := readDoc(t, f.store, latestKey("paged"))
+			before := f.storedPages()
+			f.exec("UPDATE items SET label = 'itex 300' WHERE id = 300")
+			kill := f.runner(func(feed, step string) error {
+				if step == stepPages {
+					return errors.New("killed")
+				}
+				return nil
+			})
+			if res := f.run(kill); res.Status != StatusError {
+				t.Fatalf("killed run: %+v", res)
+			}
+			orphans := added(objectSet(before), objectSet(f.storedPages()))
+			m := manifestOf(t, f.store, "paged")
+			if len(orphans) != 1 || m.Version != m0.Version || len(m.Versions) != 1 ||
+				!bytes.Equal(readDoc(t, f.store, latestKey("paged")), latest0) {
+				t.Fatalf("the killed run published something (orphans %v, manifest %s)", orphans, m.Version)
+			}
+			l, _ := f.store.List(context.Background(), "paged/versions/")
+			if len(l) != 1 {
+				t.Fatalf("%d version objects", len(l))
+			}
+			time.Sleep(shortGrace + 200*time.Millisecond)
+			f.exec("UPDATE items SET label = 'item 300' WHERE id = 300")
+			f.exec("UPDATE items SET label = 'itex 700' WHERE id = 700")
+			if res := f.run(f.runner(nil)); res.Status != StatusSuccess {
+				t.Fatalf("%+v", res)
+			}
+			if stored := f.storedPages(); stored[orphans[0]] || fmt.Sprint(stored) != fmt.Sprint(f.namedPages()) {
+				t.Fatalf("the killed run's page %s was not swept", orphans[0])
+			}
+		})
+	}
+}
+
+// TestPagedOverlappingSweep: run A found pages stored and is about to name
+// them when run B publishes other content and sweeps them: B's sweep either
+// deletes before A refreshes (A's refresh finds the page gone) or lists
+// before and deletes after A's refresh (A's confirmation, at least w later,
+// finds it gone). Either way A publishes no index naming a missing page.
+func TestPagedOverlappingSweep(t *testing.T) {
+	for name, newStore := range stores(t) {
+		for _, race := range []string{"sweep-before-refresh", "sweep-lists-before-deletes-after"} {
+			t.Run(name+"-"+race, func(t *testing.T) {
+				f := newPagedFixture(t, newStore(t), 1, shortGrace.String())
+				f.run(f.runner(nil))
+				time.Sleep(shortGrace + 200*time.Millisecond) // every page older than grace
+				f.exec("UPDATE items SET label = 'A' WHERE id = 10")
+
+				var bRes Result
+				var wg sync.WaitGroup
+				bListed, aRefreshed := make(chan struct{}), make(chan struct{})
+				var once sync.Once
+				b := f.runner(func(feed, step string) error {
+					if step == stepSwept && race != "sweep-before-refresh" {
+						once.Do(func() {
+							close(bListed)
+							select {
+							case <-aRefreshed:
+							case <-time.After(20 * time.Second):
+							}
+						})
+					}
+					return nil
+				})
+				a := f.runner(func(feed, step string) error {
+					switch step {
+					case stepPages: // A has read everything: B publishes other content
+						f.exec("UPDATE items SET label = 'item 10' WHERE id = 10")
+						f.exec("UPDATE items SET label = 'B' WHERE id = 790")
+						if race == "sweep-before-refresh" {
+							bRes = f.run(b)
+							return nil
+						}
+						wg.Add(1)
+						go func() { defer wg.Done(); bRes = runFeeds(t, b, time.Time{}, "paged")[0] }()
+						<-bListed
+					case stepRefresh:
+						if race != "sweep-before-refresh" {
+							close(aRefreshed)
+						}
+					}
+					return nil
+				})
+				aRes := f.run(a)
+				wg.Wait()
+				if bRes.Status != StatusSuccess || aRes.Status != StatusError || !strings.Contains(aRes.Message, "paged/pages/") {
+					t.Fatalf("A %+v\nB %+v", aRes, bRes)
+				}
+				m := manifestOf(t, f.store, "paged")
+				if m.Version != bRes.Version {
+					t.Fatalf("manifest %s, B published %s", m.Version, bRes.Version)
+				}
+				f.namedPages() // every named page exists
 			})
 		}
 	}
