@@ -131,7 +131,6 @@ feeds:
     pages: {by: id, rows: 40, max_bytes: 4096, grace: %[4]s}
 `
 
-
 // TestPagedFeed: on the folder and on MinIO, in both formats and with gzip,
 // the pages' documents are the unpaged feed's byte for byte; one changed row
 // writes exactly one new page, one inserted or deleted row at most two; an
