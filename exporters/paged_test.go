@@ -15,6 +15,8 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/exporters/paging"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
+	"github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
+	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
 // pagedDoc reads a paged feed as a consumer does (latest.json, then every
@@ -421,5 +423,39 @@ func TestPagedOverlappingSweep(t *testing.T) {
 				f.namedPages() // every named page exists
 			})
 		}
+	}
+}
+
+// TestS3TemplatePagedPermissions: as a MinIO user holding exactly the export
+// role's S3 statements, a paged feed publishes, lists its pages, refreshes and
+// sweeps them (a killed run's page is removed).
+func TestS3TemplatePagedPermissions(t *testing.T) {
+	m := testsvc.StartMinIO(t)
+	store, err := s3blob.Open(t.Context(), m.Bucket, m.Prefix, s3blob.Options{Client: templateUser(t, m)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := newPagedFixture(t, store, 1, shortGrace.String())
+	if res := f.run(f.runner(nil)); res.Status != StatusSuccess {
+		t.Fatalf("%+v", res)
+	}
+	before := f.storedPages()
+	f.exec("UPDATE items SET label = 'itex 300' WHERE id = 300")
+	kill := f.runner(func(feed, step string) error {
+		if step == stepPages {
+			return errors.New("killed")
+		}
+		return nil
+	})
+	f.run(kill)
+	orphans := added(objectSet(before), objectSet(f.storedPages()))
+	time.Sleep(shortGrace + 200*time.Millisecond)
+	f.exec("UPDATE items SET label = 'item 300' WHERE id = 300")
+	f.exec("UPDATE items SET label = 'itex 700' WHERE id = 700")
+	if res := f.run(f.runner(nil)); res.Status != StatusSuccess || len(orphans) != 1 {
+		t.Fatalf("%+v (orphans %v)", res, orphans)
+	}
+	if stored := f.storedPages(); stored[orphans[0]] || fmt.Sprint(stored) != fmt.Sprint(f.namedPages()) {
+		t.Fatal("the sweep did not remove the killed run's page")
 	}
 }
