@@ -459,3 +459,81 @@ func TestS3TemplatePagedPermissions(t *testing.T) {
 		t.Fatal("the sweep did not remove the killed run's page")
 	}
 }
+
+// TestPagedGroupAndValidate: a group feed pages by its group key (documents,
+// never split, add up to the unpaged feed); pages.by must be the group key
+// and a published top-level field (validate --db and the run say so).
+func TestPagedGroupAndValidate(t *testing.T) {
+	const feeds = `version: 1
+feeds:
+  - name: albums
+    query: |
+      SELECT a.AlbumId, a.Title, t.TrackId, t.Name FROM Album a LEFT JOIN Track t ON t.AlbumId = a.AlbumId
+      ORDER BY a.AlbumId, t.TrackId
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId, name: Name}}
+    compress: gzip
+  - name: albums-paged
+    query: |
+      SELECT a.AlbumId, a.Title, t.TrackId, t.Name FROM Album a LEFT JOIN Track t ON t.AlbumId = a.AlbumId
+      ORDER BY a.AlbumId, t.TrackId
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId, name: Name}}
+    pages: {by: AlbumId, rows: 20, max_bytes: 8192}
+  - name: raw-paged
+    query: SELECT GenreId, Name FROM Genre ORDER BY GenreId
+    mapper: raw
+    pages: {by: GenreId, rows: 5}
+`
+	store, _ := fileStore(t)
+	d := openDB(t, chinookDSN)
+	cfg := parseConfig(t, feeds)
+	r := &Runner{Config: cfg, DB: d, Store: store}
+	for _, res := range runFeeds(t, r, t0) {
+		if res.Status != StatusSuccess {
+			t.Fatalf("%s: %s", res.Feed, res.Message)
+		}
+	}
+	got, idx := pagedDoc(t, store, "albums-paged")
+	if want := readDoc(t, store, latestKey("albums")); !bytes.Equal(got, want) || len(idx.Pages) < 10 {
+		t.Fatalf("%d pages; group pages differ from the unpaged feed\n%s", len(idx.Pages), firstDiff(got, want))
+	}
+	if _, idx := pagedDoc(t, store, "raw-paged"); string(idx.Pages[0].First) != "1" {
+		t.Fatalf("raw feed keyed by its column: %s", idx.Pages[0].First)
+	}
+	for _, f := range cfg.Feeds {
+		if err := ValidateFeed(t.Context(), d, f, nil); err != nil {
+			t.Fatalf("%s: %v", f.Name, err)
+		}
+	}
+	for _, c := range []struct{ name, by, want string }{
+		{"albums-paged", "TrackId", `must be the group key "AlbumId"`},
+		{"albums-paged", "Nope", "names no column of the query"},
+		{"albums-paged", "Title", `must be the group key`},
+		{"raw-paged", "Missing", "names no column"},
+	} {
+		f := *cfg.Feed(c.name)
+		pg := *f.Pages
+		pg.By, f.Pages = c.by, &pg
+		if err := ValidateFeed(t.Context(), d, &f, nil); err == nil || !strings.Contains(err.Error(), c.want) || !strings.HasPrefix(err.Error(), "test.yaml:") {
+			t.Errorf("%s by %s: %v, want %q", c.name, c.by, err, c.want)
+		}
+	}
+	// A column that is queried but not published.
+	cfg = parseConfig(t, `version: 1
+feeds:
+  - name: hidden
+    query: SELECT GenreId, Name FROM Genre ORDER BY GenreId
+    fields: {name: Name}
+    pages: {by: GenreId}
+`)
+	if err := ValidateFeed(t.Context(), d, cfg.Feeds[0], nil); err == nil || !strings.Contains(err.Error(), "not published by the mapper") {
+		t.Fatalf("unpublished key: %v", err)
+	}
+	r = &Runner{Config: cfg, DB: d, Store: store}
+	if res := runFeeds(t, r, t0)[0]; res.Status != StatusError || !strings.Contains(res.Message, "not published") {
+		t.Fatalf("run with an unpublished key: %+v", res)
+	}
+}
