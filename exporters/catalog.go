@@ -28,6 +28,8 @@ type CatalogFeed struct {
 	SHA256          string    `json:"sha256"`
 	ContentType     string    `json:"content_type"`
 	ContentEncoding string    `json:"content_encoding"`
+	Paged           bool      `json:"paged,omitempty"` // latest.json is a page index
+	Pages           int       `json:"pages,omitempty"` // paged: the current version's page count
 	URLs            struct {
 		Latest   string `json:"latest"`
 		Manifest string `json:"manifest"`
@@ -100,7 +102,7 @@ func (r *Runner) catalog(ctx context.Context) (Catalog, error) {
 		}
 		cf := CatalogFeed{Name: f.Name, Description: f.Description, Schedule: f.Schedule, Format: f.Format,
 			Version: m.Version, GeneratedAt: m.GeneratedAt, Rows: m.Rows, Bytes: m.Bytes, SHA256: m.SHA256,
-			ContentType: m.ContentType, ContentEncoding: m.ContentEncoding}
+			ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, Paged: m.Paged, Pages: m.Pages}
 		cf.URLs.Latest, cf.URLs.Manifest = latestKey(f.Name), manifestKey(f.Name)
 		cf.URLs.Schema, cf.URLs.Version = schemaKey(f.Name), versionKey(f.Name, m.Version)
 		c.Feeds = append(c.Feeds, cf)

@@ -63,6 +63,8 @@ type Runner struct {
 	// hook is a test hook run after each publish step (stepEncoded …
 	// stepSchema); an error it returns stops the run there like a crash.
 	hook func(feed, step string) error
+	// sleep, when set, replaces waiting d (tests with a fake clock).
+	sleep func(ctx context.Context, d time.Duration) error
 	// runID, when set, replaces the random run ids (tests comparing stores).
 	runID func() string
 }
@@ -190,20 +192,17 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	if err != nil {
 		return res, err
 	}
+	d := document{feed: f, version: version, at: at, manual: scheduled.IsZero(), schema: schemaJSON, schemaSHA256: schemaSum}
+	if f.Pages != nil {
+		return r.exportPaged(ctx, st, cur, mapper, schema, env, d, force)
+	}
 	contentType, contentEncoding := encode.ContentType(f.Format), encode.ContentEncoding(f.Compress)
 	up, err := r.Store.NewUpload(ctx, versionKey(f.Name, version), blob.WriteOptions{
 		Meta: versionMeta(version, contentType, contentEncoding), IfNoneMatch: true})
 	if err != nil {
 		return res, fmt.Errorf("start upload: %w", err)
 	}
-	defer func() {
-		if errors.As(err, new(killed)) {
-			return // a simulated crash cleans nothing up
-		}
-		if aerr := up.Abort(context.WithoutCancel(ctx)); aerr != nil && err == nil {
-			err = fmt.Errorf("discard upload: %w", aerr)
-		}
-	}()
+	defer abortUnlessKilled(ctx, up, &err)
 	enc, err := encode.NewPipelined(up, f.Format, f.Compress)
 	if err != nil {
 		return res, err
@@ -218,22 +217,45 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 		return res, fmt.Errorf("end query: %w", err)
 	}
 	res.Rows, res.Bytes, res.SHA256, res.Warnings = enc.Rows(), enc.Bytes(), enc.SHA256(), env.Warnings
-	if env.Warnings > 0 {
-		r.log().Warn("conversion warnings", "feed", f.Name, "warnings", env.Warnings, "first", env.FirstWarning)
-	}
+	r.logWarnings(f.Name, env)
 	if err := r.step(f.Name, stepEncoded); err != nil {
 		return res, err
 	}
-	if err := checkRows(f, st.cur, res.Rows, force); err != nil {
+	d.rows, d.bytes, d.sha256 = res.Rows, res.Bytes, res.SHA256
+	d.contentType, d.contentEncoding = contentType, enc.ContentEncoding()
+	return r.finish(ctx, up, st, d, preview, res, force)
+}
+
+// abortUnlessKilled discards an upload when the export fails (*err), but not
+// after a simulated crash, which cleans nothing up.
+func abortUnlessKilled(ctx context.Context, up blob.Upload, err *error) {
+	if errors.As(*err, new(killed)) {
+		return
+	}
+	if aerr := up.Abort(context.WithoutCancel(ctx)); aerr != nil && *err == nil {
+		*err = fmt.Errorf("discard upload: %w", aerr)
+	}
+}
+
+// logWarnings logs a run's conversion warnings, if any.
+func (r *Runner) logWarnings(feed string, env *transform.Env) {
+	if env.Warnings > 0 {
+		r.log().Warn("conversion warnings", "feed", feed, "warnings", env.Warnings, "first", env.FirstWarning)
+	}
+}
+
+// finish applies the feed's row guards (checkRows, unless force for
+// max_shrink), publishes the encoded document d (its version object in up)
+// and then rewrites the feed's page.
+func (r *Runner) finish(ctx context.Context, up blob.Upload, st state, d document, preview *site.Capture, res Result, force bool) (Result, error) {
+	if err := checkRows(d.feed, st.cur, res.Rows, force); err != nil {
 		return res, err
 	}
-	doc := document{feed: f, version: version, at: at, manual: scheduled.IsZero(), rows: res.Rows, bytes: res.Bytes,
-		sha256: res.SHA256, contentType: contentType, contentEncoding: enc.ContentEncoding(),
-		schema: schemaJSON, schemaSHA256: schemaSum}
-	res.Status, res.Version, err = r.publish(ctx, up, st, doc)
+	var err error
+	res.Status, res.Version, err = r.publish(ctx, up, st, d)
 	if err == nil {
-		if perr := r.writeFeedPage(ctx, f, preview.Preview(res.SHA256)); perr != nil {
-			r.log().Error("feed page", "feed", f.Name, "error", perr.Error())
+		if perr := r.writeFeedPage(ctx, d.feed, preview.Preview(res.SHA256)); perr != nil {
+			r.log().Error("feed page", "feed", d.feed.Name, "error", perr.Error())
 			res.Message = "the feed's page was not updated: " + perr.Error()
 		}
 	}
@@ -258,12 +280,20 @@ func checkRows(f *config.Feed, cur *Manifest, rows int64, force bool) error {
 	return nil
 }
 
+// docStream is what stream reports progress from and closes: the encoder of
+// one document, or the pages of a paged feed.
+type docStream interface {
+	Rows() int64
+	Bytes() int64
+	Close() error
+}
+
 // stream moves every row through the mapper into the encoder. Reading runs on
-// a goroutine of its own (see readBatches), and the encoder hashes, compresses
+// a goroutine of its own (see readAhead), and the encoder hashes, compresses
 // and uploads on another (encode.NewPipelined): database, mapping and upload
 // overlap, joined by bounded queues. The mapper writes to out, which passes
 // the documents on to enc.
-func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc *encode.Writer, out transform.Sink) error {
+func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m transform.Mapper, enc docStream, out transform.Sink) error {
 	ra := newReadAhead(len(cur.Columns()))
 	batches := ra.batches
 	done := make(chan struct{})

@@ -18,6 +18,7 @@ import (
 
 	"github.com/santhosh-tekuri/jsonschema/v6"
 
+	"github.com/sqlfeed/sqlfeed/exporters/paging"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
@@ -49,19 +50,31 @@ func checkSampleFeeds(t *testing.T, dsn string) {
 	}
 	for _, f := range cfg.Feeds {
 		doc := readDoc(t, store, latestKey(f.Name))
-		golden := filepath.Join("..", "testdata", "golden", f.Name+"."+f.Format)
-		if *update {
-			if err := os.WriteFile(golden, doc, 0o644); err != nil {
-				t.Fatal(err)
-			}
+		if f.Pages != nil { // the pages' documents, and the pages themselves
+			var idx *paging.Index
+			doc, idx = pagedDoc(t, store, f.Name)
+			pages, _ := json.MarshalIndent(idx.Pages, "", "  ")
+			checkGolden(t, f.Name+".pages.json", append(pages, '\n'))
 		}
-		want, err := os.ReadFile(golden)
-		if err != nil {
-			t.Fatalf("%v (run go test ./exporters -update to create it)", err)
+		checkGolden(t, f.Name+"."+f.Format, doc)
+	}
+}
+
+// checkGolden compares doc with testdata/golden/name (-update rewrites it).
+func checkGolden(t *testing.T, name string, doc []byte) {
+	t.Helper()
+	golden := filepath.Join("..", "testdata", "golden", name)
+	if *update {
+		if err := os.WriteFile(golden, doc, 0o644); err != nil {
+			t.Fatal(err)
 		}
-		if !bytes.Equal(doc, want) {
-			t.Errorf("%s differs from %s (run go test ./exporters -run Golden -update after checking the diff)\n%s", f.Name, golden, firstDiff(doc, want))
-		}
+	}
+	want, err := os.ReadFile(golden)
+	if err != nil {
+		t.Fatalf("%v (run go test ./exporters -update to create it)", err)
+	}
+	if !bytes.Equal(doc, want) {
+		t.Errorf("%s differs from %s (run go test ./exporters -run Golden -update after checking the diff)\n%s", name, golden, firstDiff(doc, want))
 	}
 }
 
@@ -91,7 +104,14 @@ func TestPublishedLayout(t *testing.T) {
 			m := manifestOf(t, store, f.Name)
 			doc := readDoc(t, store, latestKey(f.Name))
 			sum := sha256.Sum256(doc)
-			if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(doc)) || m.SHA256 != res.SHA256 {
+			paged := f.Pages != nil
+			if paged { // pagedDoc checks the index against its pages; the rest of this test, their documents
+				var idx *paging.Index
+				doc, idx = pagedDoc(t, store, f.Name)
+				if m.SHA256 != idx.SHA256 || m.Bytes != idx.Bytes || m.SHA256 != res.SHA256 || !m.Paged || m.Pages != len(idx.Pages) {
+					t.Fatalf("manifest does not describe the page index: %+v", m)
+				}
+			} else if m.SHA256 != hex.EncodeToString(sum[:]) || m.Bytes != int64(len(doc)) || m.SHA256 != res.SHA256 {
 				t.Fatalf("manifest does not describe the document: %+v", m)
 			}
 			if !regexp.MustCompile(`^20261122T140000Z-[0-9a-f]{8}$`).MatchString(m.Version) || m.CheckedAt.IsZero() ||
@@ -101,13 +121,16 @@ func TestPublishedLayout(t *testing.T) {
 			if len(m.Versions) != 1 || m.Versions[0].Key != versionKey(f.Name, m.Version) {
 				t.Fatalf("versions %+v", m.Versions)
 			}
-			if v := readDoc(t, store, m.Versions[0].Key); !bytes.Equal(v, doc) {
+			if v := readDoc(t, store, m.Versions[0].Key); !bytes.Equal(v, readDoc(t, store, latestKey(f.Name))) {
 				t.Fatal("latest.json differs from its version")
 			}
 			latest, _ := store.Head(ctx, latestKey(f.Name))
 			version, _ := store.Head(ctx, m.Versions[0].Key)
 			wantEnc := map[string]string{"gzip": "gzip", "none": ""}[f.Compress]
 			wantType := map[string]string{"json": "application/json", "ndjson": "application/x-ndjson"}[f.Format]
+			if paged { // the page index is plain JSON
+				wantEnc, wantType = "", "application/json"
+			}
 			for _, a := range []blob.Attrs{latest, version} {
 				if a.ContentEncoding != wantEnc || a.ContentType != wantType || a.User["version"] != m.Version {
 					t.Fatalf("metadata of %s: %+v", a.Key, a.Meta)

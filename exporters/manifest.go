@@ -28,6 +28,8 @@ type Manifest struct {
 	Schema          string        `json:"schema"`           // key of schema.json, relative to the prefix
 	SchemaSHA256    string        `json:"schema_sha256"`    // SHA-256 of schema.json's bytes
 	Latest          string        `json:"latest"`           // key of latest.json
+	Paged           bool          `json:"paged,omitempty"`  // latest.json is a page index; content_* describe its pages
+	Pages           int           `json:"pages,omitempty"`  // paged: the current version's page count
 	Versions        []VersionInfo `json:"versions"`         // newest first, at most keep_versions
 }
 
@@ -41,7 +43,9 @@ type VersionInfo struct {
 	ContentType     string    `json:"content_type"`
 	ContentEncoding string    `json:"content_encoding"`
 	SchemaSHA256    string    `json:"schema_sha256"`
-	Key             string    `json:"key"` // relative to the prefix
+	Key             string    `json:"key"`             // relative to the prefix
+	Paged           bool      `json:"paged,omitempty"` // the object is a page index
+	Pages           int       `json:"pages,omitempty"`
 }
 
 // versionTimeLayout names versions: 20261122T140000Z-<8 hex of a run id>.
@@ -106,7 +110,7 @@ func (m *Manifest) current() VersionInfo {
 	}
 	return VersionInfo{Version: m.Version, GeneratedAt: m.GeneratedAt, Rows: m.Rows, Bytes: m.Bytes, SHA256: m.SHA256,
 		ContentType: m.ContentType, ContentEncoding: m.ContentEncoding, SchemaSHA256: m.SchemaSHA256,
-		Key: versionKey(m.Feed, m.Version)}
+		Key: versionKey(m.Feed, m.Version), Paged: m.Paged, Pages: m.Pages}
 }
 
 // encodingName maps the HTTP Content-Encoding to the manifest's name.

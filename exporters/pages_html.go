@@ -83,6 +83,16 @@ func (r *Runner) writeFeedPage(ctx context.Context, f *config.Feed, own *site.Pr
 		page.Versions = append(page.Versions, site.Version{Version: v.Version, GeneratedAt: v.GeneratedAt,
 			Rows: v.Rows, Bytes: v.Bytes, SHA256: v.SHA256, ContentEncoding: v.ContentEncoding})
 	}
+	if m.Paged {
+		idx, err := readIndex(ctx, r.Store, m.current().Key)
+		if err != nil {
+			return err
+		}
+		for _, p := range idx.Pages {
+			page.Pages = append(page.Pages, site.Page{URL: p.URL, Rows: p.Rows, Bytes: p.Bytes, SHA256: p.SHA256,
+				First: string(p.First), Last: string(p.Last)})
+		}
+	}
 	html, err := site.FeedPageHTML(page)
 	if err != nil {
 		return err
@@ -94,7 +104,7 @@ func (r *Runner) writeFeedPage(ctx context.Context, f *config.Feed, own *site.Pr
 func siteFeed(f *config.Feed, m *Manifest) site.Feed {
 	return site.Feed{Name: f.Name, Description: f.Description, Schedule: f.Schedule, Format: f.Format,
 		ContentEncoding: m.ContentEncoding, Version: m.Version, GeneratedAt: m.GeneratedAt, Rows: m.Rows,
-		Bytes: m.Bytes, SHA256: m.SHA256}
+		Bytes: m.Bytes, SHA256: m.SHA256, Paged: m.Paged, PageCount: m.Pages}
 }
 
 // catalogHTML renders index.html from the catalog.
@@ -103,7 +113,7 @@ func (r *Runner) catalogHTML(c Catalog) ([]byte, error) {
 	for _, cf := range c.Feeds {
 		sc.Feeds = append(sc.Feeds, site.Feed{Name: cf.Name, Description: cf.Description, Schedule: cf.Schedule,
 			Format: cf.Format, ContentEncoding: cf.ContentEncoding, Version: cf.Version, GeneratedAt: cf.GeneratedAt,
-			Rows: cf.Rows, Bytes: cf.Bytes, SHA256: cf.SHA256})
+			Rows: cf.Rows, Bytes: cf.Bytes, SHA256: cf.SHA256, Paged: cf.Paged, PageCount: cf.Pages})
 	}
 	return site.CatalogHTML(sc)
 }

@@ -4,10 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/sqlfeed/sqlfeed/exporters/paging"
 	"github.com/sqlfeed/sqlfeed/exporters/site"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 )
@@ -48,7 +50,20 @@ func TestPagesPublished(t *testing.T) {
 			t.Fatalf("%s: preview %+v", f.Name, p)
 		}
 		var first []string
-		eachDoc(t, bytes.NewReader(readDoc(t, store, latestKey(f.Name))), f.Format, func(raw json.RawMessage) {
+		doc := readDoc(t, store, latestKey(f.Name))
+		if f.Pages != nil {
+			var idx *paging.Index
+			doc, idx = pagedDoc(t, store, f.Name)
+			ranges := fmt.Sprintf(`<a href="%s">%s</a></th><td><code>%s</code></td><td><code>%s</code></td>`,
+				idx.Pages[0].URL, idx.Pages[0].SHA256[:12], idx.Pages[0].First, idx.Pages[0].Last)
+			if !bytes.Contains(page, []byte(ranges)) || !bytes.Contains(page, []byte(fmt.Sprintf("%d pages; ", len(idx.Pages)))) {
+				t.Fatalf("%s: the feed page does not show its pages (want %s)", f.Name, ranges)
+			}
+			if cat := readDoc(t, store, "index.html"); !bytes.Contains(cat, []byte(fmt.Sprintf("paged: %d pages", len(idx.Pages)))) {
+				t.Fatalf("the catalog does not mark %s as paged", f.Name)
+			}
+		}
+		eachDoc(t, bytes.NewReader(doc), f.Format, func(raw json.RawMessage) {
 			if len(first) < len(p.Docs) {
 				first = append(first, string(raw))
 			}

@@ -30,11 +30,14 @@ const maxAttempts = 5
 // Steps of a publish, in order, for Runner.hook (tests stop or interleave runs there).
 const (
 	stepEncoded  = "encoded"  // the document is encoded, nothing committed yet
+	stepPages    = "pages"    // paged feeds: every page is stored, the index not yet
+	stepRefresh  = "refresh"  // paged feeds: stored pages refreshed, not yet confirmed
 	stepVersion  = "version"  // versions/<version>.json is committed
 	stepManifest = "manifest" // manifest.json names the version
 	stepLatest   = "latest"   // latest.json agrees with the manifest
 	stepSchema   = "schema"   // schema.json is written
 	stepCatalog  = "catalog"  // index.json's new content is built, not yet written
+	stepSwept    = "swept"    // a page sweep has listed the pages, deleted none yet
 )
 
 // killed wraps an error a test hook returned: the run stops right there, as
@@ -97,6 +100,11 @@ type document struct {
 	contentEncoding string
 	schema          []byte // schema.json's bytes
 	schemaSHA256    string
+	// Paged feeds: the object is the page index of pages pages, and
+	// beforeManifest runs after it is committed, just before the manifest write.
+	paged          bool
+	pages          int
+	beforeManifest func(context.Context) error
 }
 
 // versionMeta is the metadata a version object is created with: the
@@ -111,12 +119,15 @@ func versionMeta(version, contentType, contentEncoding string) blob.Meta {
 
 // latestMeta is latest.json's metadata for version v.
 func latestMeta(v VersionInfo) blob.Meta {
-	ce := v.ContentEncoding
+	ct, ce := v.ContentType, v.ContentEncoding
 	if ce == "identity" {
 		ce = ""
 	}
+	if v.Paged { // the page index: content_type/encoding are its pages'
+		ct, ce = "application/json", ""
+	}
 	return blob.Meta{
-		ContentType: v.ContentType, ContentEncoding: ce, CacheControl: cacheShort,
+		ContentType: ct, ContentEncoding: ce, CacheControl: cacheShort,
 		User: map[string]string{"sha256": v.SHA256, "rows": strconv.FormatInt(v.Rows, 10), "version": v.Version},
 	}
 }
@@ -124,7 +135,7 @@ func latestMeta(v VersionInfo) blob.Meta {
 func (d *document) info(generated time.Time) VersionInfo {
 	return VersionInfo{Version: d.version, GeneratedAt: generated, Rows: d.rows, Bytes: d.bytes, SHA256: d.sha256,
 		ContentType: d.contentType, ContentEncoding: encodingName(d.contentEncoding), SchemaSHA256: d.schemaSHA256,
-		Key: versionKey(d.feed.Name, d.version)}
+		Key: versionKey(d.feed.Name, d.version), Paged: d.paged, Pages: d.pages}
 }
 
 // same reports whether the published version has this content: same sha256,
@@ -176,6 +187,14 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, st state, d docume
 			r.log().Error("remove unpublished version", "feed", feed, "version", d.version, "error", err.Error())
 		}
 	}
+	if d.beforeManifest != nil {
+		if err := d.beforeManifest(ctx); err != nil {
+			if !errors.As(err, new(killed)) {
+				drop()
+			}
+			return "", "", err
+		}
+	}
 
 	// 2. manifest.json, conditionally on the ETag read.
 	now := r.now().UTC().Truncate(time.Second)
@@ -218,6 +237,14 @@ func (r *Runner) publish(ctx context.Context, up blob.Upload, st state, d docume
 
 	// 5. Retention, only after the new manifest is written.
 	r.sweepVersions(ctx, written, d.at)
+	if d.paged {
+		if err := r.sweepPages(ctx, d.feed); err != nil {
+			if errors.As(err, new(killed)) {
+				return "", "", err
+			}
+			r.log().Warn("retention: pages", "feed", feed, "error", err.Error())
+		}
+	}
 	return StatusSuccess, d.version, nil
 }
 
@@ -384,7 +411,7 @@ func nextManifest(cur *Manifest, f *config.Feed, info VersionInfo) *Manifest {
 		Feed: f.Name, Version: info.Version, GeneratedAt: info.GeneratedAt, CheckedAt: info.GeneratedAt,
 		Rows: info.Rows, Bytes: info.Bytes, SHA256: info.SHA256, ContentType: info.ContentType,
 		ContentEncoding: info.ContentEncoding, Schema: schemaKey(f.Name), SchemaSHA256: info.SchemaSHA256,
-		Latest: latestKey(f.Name), Versions: versions,
+		Latest: latestKey(f.Name), Paged: info.Paged, Pages: info.Pages, Versions: versions,
 	}
 }
 

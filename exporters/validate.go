@@ -24,6 +24,10 @@ func ValidateFeed(ctx context.Context, source *db.DB, f *config.Feed, reg *trans
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Pos, err)
 	}
-	_, err = transform.Bind(m, cols, transform.NewEnv(f.Location))
+	schema, err := transform.Bind(m, cols, transform.NewEnv(f.Location))
+	if err != nil || f.Pages == nil {
+		return err
+	}
+	_, err = PageKeyField(f, cols, schema)
 	return err
 }

@@ -21,7 +21,7 @@ func TestCheckCommand(t *testing.T) {
 		t.Fatalf("run: exit %d\n%s\n%s", code, out, stderr)
 	}
 	u := "file://" + dir
-	if code, out, stderr := sqlfeed(t, "check", u); code != exitOK || out != "" || !strings.Contains(stderr, "5 feeds, 0 problems") {
+	if code, out, stderr := sqlfeed(t, "check", u); code != exitOK || out != "" || !strings.Contains(stderr, "6 feeds, 0 problems") {
 		t.Fatalf("check of a good publish: exit %d\n%s\n%s", code, out, stderr)
 	}
 	// --max-age after the URL (flags may follow it).
@@ -34,7 +34,7 @@ func TestCheckCommand(t *testing.T) {
 			Problems []string `json:"problems"`
 		} `json:"feeds"`
 	}
-	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK || !rep.OK || len(rep.Feeds) != 5 || rep.Problems == nil {
+	if err := json.Unmarshal([]byte(out), &rep); err != nil || code != exitOK || !rep.OK || len(rep.Feeds) != 6 || rep.Problems == nil {
 		t.Fatalf("check --json: exit %d, %v\n%s", code, err, out)
 	}
 

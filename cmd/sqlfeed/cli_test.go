@@ -58,7 +58,7 @@ func TestRunDefaults(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &resp); err != nil {
 		t.Fatalf("--json output is not the standard response: %v\n%s", err, out)
 	}
-	if resp.Status != "success" || len(resp.Data.Feeds) != 5 || resp.Message != "5 unchanged" {
+	if resp.Status != "success" || len(resp.Data.Feeds) != 6 || resp.Message != "6 unchanged" {
 		t.Fatalf("response %+v", resp)
 	}
 	for _, f := range resp.Data.Feeds {
@@ -112,7 +112,7 @@ func TestExitCodesAndValidate(t *testing.T) {
 		{"validate without db", []string{"validate", "--config", missingColumn}, exitOK, "queries not checked"},
 		{"validate missing column", []string{"validate", "--config", missingColumn, "--db", "sqlite://testdata/chinook.db"}, exitUsage, `sqlfeed.yaml:5: field "name" names column "Nme"`},
 		{"validate sql error", []string{"validate", "--config", sqlError, "--db", "sqlite://testdata/chinook.db"}, exitUsage, "no such table: Genra"},
-		{"validate sample", []string{"validate", "--db", "sqlite://testdata/chinook.db"}, exitOK, "5 feeds ok"},
+		{"validate sample", []string{"validate", "--db", "sqlite://testdata/chinook.db"}, exitOK, "6 feeds ok"},
 		{"run missing column", []string{"run", "--config", missingColumn}, exitFailed, `names column "Nme"`},
 		{"missing database", []string{"run", "--db", "sqlite://nowhere.db"}, exitFailed, "nowhere.db"},
 		{"bad destination", []string{"run", "--to", "ftp://x"}, exitUsage, "unsupported scheme"},

@@ -138,8 +138,8 @@ func TestSmoke(t *testing.T) {
 					}
 				}
 			}
-			if invokes != 5 {
-				t.Errorf("%d invocations, want one per feed (5):\n%s", invokes, calls)
+			if invokes != 6 {
+				t.Errorf("%d invocations, want one per feed (6):\n%s", invokes, calls)
 			}
 		})
 	}

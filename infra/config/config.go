@@ -63,8 +63,25 @@ type Feed struct {
 	// version's rows a run may lose (0 < MaxShrink ≤ 1); a run that loses
 	// more fails unless forced.
 	MaxShrink float64
+	Pages     *Pages // nil: one document
 	Pos       string // "file:line" of the feed
 }
+
+// Pages configures a paged feed (CONTRACT §3 "Paged feeds").
+type Pages struct {
+	By       string        // result column the query orders by, unique per document, published by the mapper
+	Rows     int           // mean documents per page
+	MaxBytes int64         // largest page, uncompressed, unless one document is larger
+	Grace    time.Duration // retention keeps unnamed pages this long
+	Pos      string
+}
+
+// Defaults of a feed's pages.
+const (
+	DefaultPageRows     = 10000
+	DefaultPageMaxBytes = 8 << 20
+	DefaultPageGrace    = 24 * time.Hour
+)
 
 // QueryFor returns the SQL the feed runs on engine.
 func (f *Feed) QueryFor(engine string) string {
@@ -443,6 +460,10 @@ func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 			x, err := p.maxShrink(k, v)
 			f.MaxShrink = x
 			return err
+		case "pages":
+			pg, err := p.pages(v)
+			f.Pages = pg
+			return err
 		}
 		return p.unknown(k, "a feed")
 	})
@@ -450,6 +471,49 @@ func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 		err = p.errf(n, "feed without a name")
 	}
 	return f, err
+}
+
+// pages parses a feed's pages: {by, rows, max_bytes, grace}.
+func (p *parser) pages(n *yaml.Node) (*Pages, error) {
+	pg := &Pages{Rows: DefaultPageRows, MaxBytes: DefaultPageMaxBytes, Grace: DefaultPageGrace, Pos: p.pos(n)}
+	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
+		switch key {
+		case "by":
+			if err := p.str(v, &pg.By); err != nil {
+				return err
+			}
+			if pg.By == "" {
+				return p.errf(v, "pages.by: want the column the query orders by")
+			}
+			return nil
+		case "rows":
+			n, err := p.int(k, v)
+			if err == nil && n < 1 {
+				err = p.errf(v, "pages.rows must be at least 1, got %d", n)
+			}
+			pg.Rows = n
+			return err
+		case "max_bytes":
+			n, err := p.int(k, v)
+			if err == nil && n < 1024 {
+				err = p.errf(v, "pages.max_bytes must be at least 1024, got %d", n)
+			}
+			pg.MaxBytes = int64(n)
+			return err
+		case "grace":
+			d, err := time.ParseDuration(v.Value)
+			if v.Kind != yaml.ScalarNode || err != nil || d <= 0 {
+				return p.errf(v, "pages.grace: want a positive duration such as 24h, got %q", v.Value)
+			}
+			pg.Grace = d
+			return nil
+		}
+		return p.unknown(k, "pages")
+	})
+	if err == nil && pg.By == "" {
+		err = p.errf(n, "pages: by is required (the unique column the query orders by)")
+	}
+	return pg, err
 }
 
 func (p *parser) group(n *yaml.Node) (*transform.GroupSpec, error) {

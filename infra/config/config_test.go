@@ -3,6 +3,7 @@ package config
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/sqlfeed/sqlfeed/transform"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
@@ -17,7 +18,7 @@ func TestLoadSample(t *testing.T) {
 	for _, feed := range f.Feeds {
 		names = append(names, feed.Name)
 	}
-	if got := strings.Join(names, ","); got != "tracks,albums,genres,invoices-by-country,artists" {
+	if got := strings.Join(names, ","); got != "tracks,tracks-paged,albums,genres,invoices-by-country,artists" {
 		t.Fatalf("feeds %s", got)
 	}
 	tracks := f.Feed("tracks")
@@ -29,6 +30,9 @@ func TestLoadSample(t *testing.T) {
 	}
 	if !strings.Contains(tracks.QueryFor("postgres"), "track_id") || !strings.Contains(tracks.QueryFor("mysql"), "TrackId") {
 		t.Fatal("engine-specific query not chosen")
+	}
+	if p := f.Feed("tracks-paged").Pages; p == nil || p.By != "TrackId" || p.Rows != 500 || p.MaxBytes != DefaultPageMaxBytes {
+		t.Fatalf("tracks-paged pages: %+v", p)
 	}
 	if f.Feed("albums").Group.Into != "tracks" || f.Feed("albums").Compress != "gzip" {
 		t.Fatalf("albums: %+v", f.Feed("albums"))
@@ -72,6 +76,12 @@ func TestParseErrors(t *testing.T) {
 		{"max_shrink above 1", base + "    max_shrink: 1.5\n", `f.yaml:6: max_shrink: want a share above 0`},
 		{"max_shrink NaN", base + "    max_shrink: NaN\n", `f.yaml:6: max_shrink: want a share above 0`},
 		{"max_shrink percent", "version: 1\ndefaults: {max_shrink: 50%}\n" + strings.TrimPrefix(base, "version: 1\n"), `f.yaml:2: max_shrink: want a share above 0`},
+		{"pages without by", base + "    pages: {rows: 10}\n", `f.yaml:6: pages: by is required`},
+		{"pages zero rows", base + "    pages: {by: x, rows: 0}\n", `f.yaml:6: pages.rows must be at least 1, got 0`},
+		{"pages tiny max_bytes", base + "    pages:\n      by: x\n      max_bytes: 10\n", `f.yaml:8: pages.max_bytes must be at least 1024`},
+		{"pages bad grace", base + "    pages: {by: x, grace: 1 day}\n", `f.yaml:6: pages.grace: want a positive duration`},
+		{"pages negative grace", base + "    pages: {by: x, grace: -1h}\n", `pages.grace: want a positive duration`},
+		{"pages unknown key", base + "    pages: {by: x, size: 3}\n", `f.yaml:6: unknown key "size" in pages`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -80,6 +90,18 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestPagesDefaults: pages take the defaults of CONTRACT §3.
+func TestPagesDefaults(t *testing.T) {
+	f, err := Parse("f.yaml", []byte(base+"    pages: {by: x}\n"), transform.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := f.Feeds[0].Pages
+	if p == nil || p.By != "x" || p.Rows != 10000 || p.MaxBytes != 8<<20 || p.Grace != 24*time.Hour || p.Pos != "f.yaml:6" {
+		t.Fatalf("pages %+v", p)
 	}
 }
 

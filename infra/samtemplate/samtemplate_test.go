@@ -178,6 +178,8 @@ func TestRoleStatements(t *testing.T) {
 	want := `[{"Sid":"FeedObjects","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:AbortMultipartUpload"],"Resource":["arn:aws:s3:::b/p/q/*"]},` +
 		`{"Sid":"DeleteFeedVersions","Effect":"Allow","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::b/p/q/*/versions/*"]},` +
 		`{"Sid":"ListFeedVersions","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["p/q/*/versions/"]}}},` +
+		`{"Sid":"DeleteFeedPages","Effect":"Allow","Action":["s3:DeleteObject"],"Resource":["arn:aws:s3:::b/p/q/*/pages/*"]},` +
+		`{"Sid":"ListFeedPages","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["p/q/*/pages/"]}}},` +
 		`{"Sid":"StateObjects","Effect":"Allow","Action":["s3:GetObject","s3:PutObject","s3:DeleteObject","s3:AbortMultipartUpload"],"Resource":["arn:aws:s3:::b/_sqlfeed-state/*"]},` +
 		`{"Sid":"ListState","Effect":"Allow","Action":["s3:ListBucket"],"Resource":["arn:aws:s3:::b"],"Condition":{"StringLike":{"s3:prefix":["_sqlfeed-state/*"]}}}]`
 	if string(b) != want {

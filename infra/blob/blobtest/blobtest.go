@@ -10,6 +10,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 )
@@ -189,6 +190,37 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 		}
 		if _, err := s.Head(ctx, "f/versions/1.json"); !errors.Is(err, blob.ErrNotFound) {
 			t.Fatalf("deleted key still there: %v", err)
+		}
+	})
+	// A copy onto itself refreshes an object (paged feeds' pages, CONTRACT §5
+	// "Page retention"): same bytes, the new metadata, a later ModTime in the
+	// listing; a missing source is ErrNotFound.
+	t.Run("CopyOntoItself", func(t *testing.T) {
+		s := newStore(t)
+		key := "f/pages/abc.json"
+		if _, err := s.Put(ctx, key, strings.NewReader("[1]"), blob.WriteOptions{Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+		before, err := s.List(ctx, "f/pages/")
+		if err != nil || len(before) != 1 {
+			t.Fatalf("list: %v %v", before, err)
+		}
+		time.Sleep(1100 * time.Millisecond) // S3's LastModified may have whole seconds
+		fresh := meta
+		fresh.User = map[string]string{"sha256": "abc", "rows": "1"}
+		if _, err := s.Copy(ctx, key, key, blob.WriteOptions{Meta: fresh}); err != nil {
+			t.Fatal(err)
+		}
+		assertBody(t, s, key, "[1]")
+		after, err := s.List(ctx, "f/pages/")
+		if err != nil || len(after) != 1 || !after[0].ModTime.After(before[0].ModTime) {
+			t.Fatalf("ModTime %v, then %v (%v)", before[0].ModTime, after, err)
+		}
+		if a, err := s.Head(ctx, key); err != nil || a.User["rows"] != "1" || a.ContentEncoding != "gzip" {
+			t.Fatalf("metadata after the refresh: %+v %v", a, err)
+		}
+		if _, err := s.Copy(ctx, "f/pages/gone.json", "f/pages/gone.json", blob.WriteOptions{Meta: fresh}); !errors.Is(err, blob.ErrNotFound) {
+			t.Fatalf("refresh of a missing object: %v", err)
 		}
 	})
 	t.Run("CopyConditional", func(t *testing.T) {
