@@ -504,5 +504,6 @@ func median(ss []sample) sample {
 		MinIOCPU: time.Duration(med(func(s sample) int64 { return int64(s.MinIOCPU) })),
 		DBCPU:    time.Duration(med(func(s sample) int64 { return int64(s.DBCPU) })),
 		Machine:  time.Duration(med(func(s sample) int64 { return int64(s.Machine) })),
+		Objects:  med(func(s sample) int64 { return s.Objects }),
 	}
 }

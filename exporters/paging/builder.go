@@ -185,14 +185,18 @@ func (b *Builder) flush() error {
 	if err := b.enc.Close(); err != nil {
 		return err
 	}
+	// The body is handed over, not copied (memory: one page being built plus
+	// those being uploaded); the next page starts with room for as much.
+	body := b.buf.Bytes()
+	b.buf = bytes.Buffer{}
+	b.buf.Grow(len(body))
 	p := &Page{Rows: b.enc.Rows(), Bytes: b.enc.Bytes(), SHA256: b.enc.SHA256(),
-		First: bytes.Clone(b.first), Last: bytes.Clone(b.last), Body: bytes.Clone(b.buf.Bytes())}
+		First: bytes.Clone(b.first), Last: bytes.Clone(b.last), Body: body}
 	p.Name = p.SHA256
 	if b.enc.ContentEncoding() != "" {
 		p.Name += "-" + b.enc.ContentEncoding()
 	}
 	b.enc, b.docs = nil, 0
-	b.buf.Reset()
 	b.rows += p.Rows
 	b.bytes += p.Bytes
 	return b.emit(p)

@@ -117,7 +117,7 @@ func (w *Writer) Add(p *Page) error {
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.slots; w.wg.Done() }()
-		_, err := w.store.Put(w.ctx, key, bytes.NewReader(p.Body), blob.WriteOptions{Meta: meta})
+		_, err := w.store.Put(w.ctx, key, bytes.NewBuffer(p.Body), blob.WriteOptions{Meta: meta})
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil && w.err == nil {
