@@ -110,6 +110,7 @@ func (w *Writer) Add(p *Page) error {
 			w.stale = append(w.stale, staleRef{key: key, meta: meta})
 			w.mu.Unlock()
 		}
+		Recycle(p)
 		return nil
 	}
 	w.stored[key] = w.listedAt // a repeated page in this run is stored once
@@ -118,6 +119,7 @@ func (w *Writer) Add(p *Page) error {
 	go func() {
 		defer func() { <-w.slots; w.wg.Done() }()
 		_, err := w.store.Put(w.ctx, key, bytes.NewBuffer(p.Body), blob.WriteOptions{Meta: meta})
+		Recycle(p) // Put has returned: the store holds no reference to the body
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil && w.err == nil {
