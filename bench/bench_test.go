@@ -55,6 +55,7 @@ func TestSmoke(t *testing.T) {
 	for _, want := range []string{"| MariaDB | 700 | sqlfeed → MinIO gzip |", "| PostgreSQL | 300 | raw read |",
 		"| MariaDB | 700 | reference → MinIO |", "| MariaDB | 300 | rows/s ÷ reference's ≥ 1.5 |",
 		"| MariaDB | 700 | CPU s per row ÷ raw read's ≤ 2.0 |", "| PostgreSQL | 700 | rows/s ÷ raw read's ≥ 0.65 |",
+		"| MariaDB | 700 | paged: rows/s ÷ unpaged's ≥ 0.9 |", "| MariaDB | 700 | paged re-export, 1 row changed: objects written ≤ 7 (1 page + index files) | ",
 		"## Where the CPU goes", "make bench BENCH_ROWS=300,700", "benchmarks.png"} {
 		if !strings.Contains(string(md), want) {
 			t.Errorf("benchmarks.md lacks %q:\n%s", want, md)
@@ -76,6 +77,9 @@ func TestSmoke(t *testing.T) {
 		t.Errorf("run order %q, want %q", order, want)
 	}
 	for _, r := range js.Runs {
+		if r.Mode == modeRepage && (r.Objects < 2 || r.Objects > targetRepageObjects) {
+			t.Errorf("%s %d: the paged re-export after one changed row wrote %d objects", r.Engine, r.Size, r.Objects)
+		}
 		if r.Rows != r.Size || r.Bytes == 0 || r.Wall <= 0 || r.MaxRSS == 0 {
 			t.Errorf("%s %s %d: %+v", r.Engine, r.Mode, r.Size, r.sample)
 		}
@@ -240,7 +244,7 @@ func TestParseModes(t *testing.T) {
 		err  bool
 	}{
 		{"reference,minio", []string{modeRaw, modeMinIO, modeReference}, false},
-		{"raw,minio,reference,folder,gzip", allModes, false},
+		{"raw,minio,reference,folder,gzip,paged,repage", allModes, false},
 		{"gzip", []string{modeRaw, modeGzip}, false},
 		{"minio,s3", nil, true},
 	} {

@@ -33,14 +33,21 @@ const (
 	modeReference = "reference → MinIO"
 	modeFolder    = "sqlfeed → folder"
 	modeGzip      = "sqlfeed → MinIO gzip"
+	modePaged     = "sqlfeed → MinIO paged"
+	// modeRepage re-exports a paged feed (published, unmeasured, just
+	// before) after one row changed: sample.Objects counts what it wrote.
+	modeRepage = "paged re-export, 1 row changed"
 )
 
+// benchPageRows is the pages' rows of the paged modes.
+const benchPageRows = 10000
+
 // allModes are the modes in the order each run interleaves them.
-var allModes = []string{modeRaw, modeMinIO, modeReference, modeFolder, modeGzip}
+var allModes = []string{modeRaw, modeMinIO, modeReference, modeFolder, modeGzip, modePaged, modeRepage}
 
 // modeKey is the short name of each mode in BENCH_MODES.
 var modeKey = map[string]string{modeRaw: "raw", modeMinIO: "minio", modeReference: "reference",
-	modeFolder: "folder", modeGzip: "gzip"}
+	modeFolder: "folder", modeGzip: "gzip", modePaged: "paged", modeRepage: "repage"}
 
 func modeKeys(ms []string) []string {
 	out := make([]string, len(ms))
@@ -86,6 +93,8 @@ type sample struct {
 	// and the whole machine (every process: databases, MinIO, sqlfeed,
 	// anything else) used during the run.
 	MinIOCPU, DBCPU, Machine time.Duration
+	// Objects is the objects a run created or rewrote (modeRepage).
+	Objects int64 `json:",omitempty"`
 }
 
 // timeBin is GNU time, used to measure children when present: a child that
@@ -143,7 +152,15 @@ func tail(s string, n int) string {
 // feedConfig is the sqlfeed.yaml of the measured feed: the fields mapper over
 // every column, a nested key, and the overrides that make MariaDB's TINYINT
 // and JSON-as-LONGTEXT publish as Postgres' boolean and json do.
-func feedConfig(n int64, compress string) string {
+func feedConfig(n int64, compress string) string { return pagedFeedConfig(benchQuery(n), compress, 0) }
+
+// pagedFeedConfig is feedConfig for query, in pages of pageRows when it is
+// not 0.
+func pagedFeedConfig(query, compress string, pageRows int) string {
+	pages := ""
+	if pageRows > 0 {
+		pages = fmt.Sprintf("\n    pages: {by: id, rows: %d}", pageRows)
+	}
 	return fmt.Sprintf(`version: 1
 feeds:
   - name: bench
@@ -159,8 +176,8 @@ feeds:
       note: note
       meta: {column: meta, type: json}
     format: json
-    compress: %s
-`, benchQuery(n), compress)
+    compress: %s%s
+`, query, compress, pages)
 }
 
 // runner holds what the measurements need.
@@ -228,8 +245,12 @@ func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run in
 	if mode == modeGzip {
 		compress = "gzip"
 	}
-	cfg := filepath.Join(r.work, fmt.Sprintf("bench-%s.yaml", compress))
-	if err := os.WriteFile(cfg, []byte(feedConfig(n, compress)), 0o644); err != nil {
+	pageRows := 0
+	if mode == modePaged || mode == modeRepage {
+		pageRows = benchPageRows
+	}
+	cfg := filepath.Join(r.work, fmt.Sprintf("bench-%s-%d.yaml", compress, pageRows))
+	if err := os.WriteFile(cfg, []byte(pagedFeedConfig(benchQuery(n), compress, pageRows)), 0o644); err != nil {
 		return sample{}, err
 	}
 	var to string
@@ -245,11 +266,39 @@ func (r *runner) measure1(ctx context.Context, mode, dsn string, n int64, run in
 		to = "s3://" + r.minio.bucket + "/" + prefix
 		env = append(env, r.minio.env()...)
 	}
+	var before map[string]string
+	if mode == modeRepage {
+		// The first export, unmeasured; then the same feed with one row's price changed.
+		first := exec.CommandContext(ctx, r.sqlfeed, "run", "--config", cfg, "--db", dsn, "--to", to, "--json")
+		first.Env = env
+		if _, _, err := child(first, r.work); err != nil {
+			return sample{}, err
+		}
+		changed := strings.Replace(benchQuery(n), "price,", fmt.Sprintf("CASE WHEN id = %d THEN price + 1 ELSE price END AS price,", n/2+1), 1)
+		if err := os.WriteFile(cfg, []byte(pagedFeedConfig(changed, compress, pageRows)), 0o644); err != nil {
+			return sample{}, err
+		}
+		var err error
+		if before, err = r.minio.objects(ctx); err != nil {
+			return sample{}, err
+		}
+	}
 	cmd := exec.CommandContext(ctx, r.sqlfeed, "run", "--config", cfg, "--db", dsn, "--to", to, "--json")
 	cmd.Env = env
 	s, out, err := child(cmd, r.work)
 	if err != nil {
 		return s, err
+	}
+	if before != nil {
+		after, err := r.minio.objects(ctx)
+		if err != nil {
+			return s, err
+		}
+		for k, etag := range after {
+			if before[k] != etag {
+				s.Objects++
+			}
+		}
 	}
 	var resp struct {
 		Status string
@@ -402,6 +451,22 @@ func (m *minio) empty(ctx context.Context, prefix string) {
 	}
 }
 
+// objects returns every object's key and ETag with its LastModified.
+func (m *minio) objects(ctx context.Context) (map[string]string, error) {
+	out := map[string]string{}
+	p := s3.NewListObjectsV2Paginator(m.client, &s3.ListObjectsV2Input{Bucket: aws.String(m.bucket)})
+	for p.HasMorePages() {
+		page, err := p.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("list %s: %w", m.bucket, err)
+		}
+		for _, o := range page.Contents {
+			out[aws.ToString(o.Key)] = aws.ToString(o.ETag) + " " + aws.ToTime(o.LastModified).String()
+		}
+	}
+	return out, nil
+}
+
 // cpu returns the server's CPU time so far.
 func (m *minio) cpu() time.Duration {
 	if m == nil || m.cmd == nil || m.cmd.Process == nil {
@@ -439,5 +504,6 @@ func median(ss []sample) sample {
 		MinIOCPU: time.Duration(med(func(s sample) int64 { return int64(s.MinIOCPU) })),
 		DBCPU:    time.Duration(med(func(s sample) int64 { return int64(s.DBCPU) })),
 		Machine:  time.Duration(med(func(s sample) int64 { return int64(s.Machine) })),
+		Objects:  med(func(s sample) int64 { return s.Objects }),
 	}
 }

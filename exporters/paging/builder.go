@@ -18,9 +18,9 @@ import (
 	"bytes"
 	"crypto/sha256"
 	"encoding/hex"
-	"errors"
 	"fmt"
 	"hash/fnv"
+	"sync"
 
 	"github.com/sqlfeed/sqlfeed/exporters/encode"
 )
@@ -185,14 +185,17 @@ func (b *Builder) flush() error {
 	if err := b.enc.Close(); err != nil {
 		return err
 	}
+	// The body is handed over, not copied (memory: one page being built plus
+	// those being uploaded); the next page is built in a recycled buffer.
+	body := b.buf.Bytes()
+	b.buf = *bytes.NewBuffer(getBuf())
 	p := &Page{Rows: b.enc.Rows(), Bytes: b.enc.Bytes(), SHA256: b.enc.SHA256(),
-		First: bytes.Clone(b.first), Last: bytes.Clone(b.last), Body: bytes.Clone(b.buf.Bytes())}
+		First: bytes.Clone(b.first), Last: bytes.Clone(b.last), Body: body}
 	p.Name = p.SHA256
 	if b.enc.ContentEncoding() != "" {
 		p.Name += "-" + b.enc.ContentEncoding()
 	}
 	b.enc, b.docs = nil, 0
-	b.buf.Reset()
 	b.rows += p.Rows
 	b.bytes += p.Bytes
 	return b.emit(p)
@@ -237,5 +240,20 @@ func Digest(pages []Entry) string {
 	return hex.EncodeToString(h.Sum(nil))
 }
 
-// ErrNoKey is returned (wrapped) for a document without its key field.
-var ErrNoKey = errors.New("the document has no such top-level field")
+// bufs recycles page bodies (Recycle), so that building pages allocates
+// nothing in the steady state.
+var bufs sync.Pool
+
+func getBuf() []byte {
+	if p, ok := bufs.Get().(*[]byte); ok {
+		return (*p)[:0]
+	}
+	return nil
+}
+
+// Recycle returns a page's Body for reuse once nothing refers to it.
+func Recycle(p *Page) {
+	b := p.Body
+	p.Body = nil
+	bufs.Put(&b)
+}

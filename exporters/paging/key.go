@@ -22,6 +22,9 @@ func FieldKey(name string) KeyFunc {
 
 var errSyntax = errors.New("invalid JSON document")
 
+// ErrNoKey is returned (wrapped) for a document without its key field.
+var ErrNoKey = errors.New("the document has no such top-level field")
+
 // TopLevel returns the raw bytes of the value of field name in the JSON
 // object doc, without decoding the rest of it.
 func TopLevel(doc []byte, name string) ([]byte, error) {

@@ -54,6 +54,7 @@ func Window(grace time.Duration) time.Duration { return min(time.Minute, grace/4
 // not uploaded again (those last written more than grace/2 ago are noted for
 // Refresh), the others are uploaded with at most InFlight at once.
 type Writer struct {
+	ctx      context.Context // bounds the uploads
 	store    blob.Store
 	feed     string
 	meta     blob.Meta
@@ -77,13 +78,13 @@ type staleRef struct {
 
 // NewWriter lists the feed's pages once (at now) and returns a Writer whose
 // pages get meta (Content-Type, Content-Encoding, Cache-Control) plus their
-// own sha256 and rows.
+// own sha256 and rows; ctx bounds its uploads.
 func NewWriter(ctx context.Context, s blob.Store, feed string, meta blob.Meta, grace time.Duration, inFlight int, now time.Time) (*Writer, error) {
 	objs, err := s.List(ctx, Dir(feed))
 	if err != nil {
 		return nil, fmt.Errorf("list %s: %w", Dir(feed), err)
 	}
-	w := &Writer{store: s, feed: feed, meta: meta, stored: map[string]time.Time{}, listedAt: now, grace: grace,
+	w := &Writer{ctx: ctx, store: s, feed: feed, meta: meta, stored: map[string]time.Time{}, listedAt: now, grace: grace,
 		slots: make(chan struct{}, max(1, inFlight))}
 	for _, o := range objs {
 		w.stored[o.Key] = o.ModTime
@@ -109,6 +110,7 @@ func (w *Writer) Add(p *Page) error {
 			w.stale = append(w.stale, staleRef{key: key, meta: meta})
 			w.mu.Unlock()
 		}
+		Recycle(p)
 		return nil
 	}
 	w.stored[key] = w.listedAt // a repeated page in this run is stored once
@@ -116,7 +118,8 @@ func (w *Writer) Add(p *Page) error {
 	w.wg.Add(1)
 	go func() {
 		defer func() { <-w.slots; w.wg.Done() }()
-		_, err := w.store.Put(context.Background(), key, bytes.NewReader(p.Body), blob.WriteOptions{Meta: meta})
+		_, err := w.store.Put(w.ctx, key, bytes.NewBuffer(p.Body), blob.WriteOptions{Meta: meta})
+		Recycle(p) // Put has returned: the store holds no reference to the body
 		w.mu.Lock()
 		defer w.mu.Unlock()
 		if err != nil && w.err == nil {

@@ -45,6 +45,14 @@ func Run(t *testing.T, newStore func(t *testing.T) blob.Store) {
 			got.CacheControl != meta.CacheControl || got.User["sha256"] != "abc" || got.User["rows"] != "3" {
 			t.Fatalf("metadata not kept: %+v", got)
 		}
+		// A body in a *bytes.Buffer (drivers may send it without a copy).
+		if _, err := s.Put(ctx, "feed/b.json", bytes.NewBufferString(`[3]`), blob.WriteOptions{Meta: meta}); err != nil {
+			t.Fatal(err)
+		}
+		assertBody(t, s, "feed/b.json", `[3]`)
+		if b, err := s.Head(ctx, "feed/b.json"); err != nil || b.User["sha256"] != "abc" || b.ContentEncoding != "gzip" || b.Size != 3 {
+			t.Fatalf("metadata of a buffered put: %+v %v", b, err)
+		}
 		if _, err := s.Head(ctx, "feed/missing.json"); !errors.Is(err, blob.ErrNotFound) {
 			t.Fatalf("head missing: %v", err)
 		}

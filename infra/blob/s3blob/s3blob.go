@@ -17,6 +17,7 @@
 package s3blob
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"fmt"
@@ -226,6 +227,15 @@ func (s *Store) Get(ctx context.Context, key string) (io.ReadCloser, blob.Attrs,
 // Put implements blob.Store: small objects go in one PutObject, larger ones
 // through a multipart upload.
 func (s *Store) Put(ctx context.Context, key string, r io.Reader, opt blob.WriteOptions) (blob.Attrs, error) {
+	// A body already in memory that fits one part (a *bytes.Buffer: paged
+	// feeds' pages) is sent as it is, not copied into a part buffer first.
+	if bb, ok := r.(*bytes.Buffer); ok && int64(bb.Len()) <= s.partSize {
+		dst, err := s.key(key)
+		if err != nil {
+			return blob.Attrs{}, err
+		}
+		return (&upload{s: s, key: key, dst: dst, opt: opt, buf: bb.Bytes()}).putSmall(ctx)
+	}
 	u, err := s.NewUpload(ctx, key, opt)
 	if err != nil {
 		return blob.Attrs{}, err

@@ -263,7 +263,7 @@ func (u *upload) putSmall(ctx context.Context) (blob.Attrs, error) {
 		ContentType: str(opt.ContentType), ContentEncoding: str(opt.ContentEncoding),
 		CacheControl: str(opt.CacheControl), Metadata: opt.User,
 		IfMatch: ifMatch, IfNoneMatch: ifNoneMatch,
-	})
+	}, u.s.partOpts...) // a single part: unsigned over plain HTTP like the parts (unsignedOverHTTP)
 	if err != nil {
 		return blob.Attrs{}, wrap("put", u.dst, err)
 	}
