@@ -22,6 +22,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -30,7 +31,7 @@ const chinookDSN = "sqlite://../testdata/chinook.db"
 
 func sampleConfig(t testing.TB) *config.File {
 	t.Helper()
-	cfg, err := config.Load("../sqlfeed.yaml")
+	cfg, err := config.Load("../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -17,7 +17,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/exporters"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
-	"github.com/sqlfeed/sqlfeed/infra/lambdaapp"
+	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 

@@ -21,7 +21,7 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
-	"github.com/sqlfeed/sqlfeed/infra/lambdaapp"
+	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	"github.com/sqlfeed/sqlfeed/infra/settings"
 )
 

@@ -10,7 +10,7 @@ import (
 )
 
 func TestLoadSample(t *testing.T) {
-	f, err := Load("../../sqlfeed.yaml")
+	f, err := Load("../../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 
@@ -24,7 +25,7 @@ func readTemplate(t *testing.T) string {
 
 func repoFeeds(t *testing.T) map[string]string {
 	t.Helper()
-	cfg, err := config.Load("../../sqlfeed.yaml")
+	cfg, err := config.Load("../../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
