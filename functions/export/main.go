@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sqlfeed/sqlfeed/exporters"
+	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
-	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 
