@@ -60,6 +60,14 @@ type Runner struct {
 	Now      func() time.Time    // nil: time.Now
 	// Progress, when set, is called about every 100ms during a feed's export.
 	Progress func(feed string, rows, bytes int64)
+	// State is the state prefix of sharded runs (CONTRACT §6: plans and
+	// shard results; s3://<bucket>/_sqlfeed-state or a folder's
+	// .sqlfeed/state). Sharded feeds need it.
+	State blob.Store
+	// Workers is how many key ranges of a sharded feed Run exports at once
+	// (sqlfeed run --workers; 0 means 1); the DB pool needs that many
+	// connections.
+	Workers int
 	// hook is a test hook run after each publish step (stepEncoded …
 	// stepSchema); an error it returns stops the run there like a crash.
 	hook func(feed, step string) error
@@ -135,6 +143,14 @@ func (r *Runner) registry() *transform.Registry {
 // runFeed exports one feed and logs the outcome. scheduled is zero for a
 // manual run; force overrides max_shrink.
 func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
+	if f.Pages != nil && f.Shards > 0 {
+		res, err := r.runSharded(ctx, f, scheduled, force)
+		if err != nil { // commit logs its own outcome
+			res.Status, res.Message = StatusError, classify(err).Error()
+			r.log().Error("export failed", "feed", f.Name, "status", res.Status, "error", res.Message)
+		}
+		return res
+	}
 	start := time.Now()
 	res, err := r.export(ctx, f, scheduled, force)
 	res.Feed = f.Name
@@ -307,6 +323,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 	}
 	var n int
 	last := time.Now()
+	finished, _ := enc.(interface{ Done() bool }) // a shard's pages reached their last boundary
 	for b := range batches {
 		for i := range b.n {
 			if err := m.Map(b.row(i), out); err != nil {
@@ -323,6 +340,9 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 		if r.Progress != nil && time.Since(last) > 100*time.Millisecond {
 			last = time.Now()
 			r.Progress(feed, enc.Rows(), enc.Bytes())
+		}
+		if finished != nil && finished.Done() {
+			break // stopReader cancels the rest of the query
 		}
 	}
 	if err := stopReader(); err != nil {

@@ -64,6 +64,12 @@ type Feed struct {
 	// more fails unless forced.
 	MaxShrink float64
 	Pages     *Pages // nil: one document
+	// Shards is how many key ranges a paged feed is exported in at once
+	// (CONTRACT §3 shards); 0: not sharded.
+	Shards int
+	// PlanQuery, optional for a sharded feed, returns one row of two columns:
+	// the lowest and highest pages.by value, cheaper than MIN/MAX over the query.
+	PlanQuery string
 	Pos       string // "file:line" of the feed
 }
 
@@ -471,11 +477,26 @@ func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 			pg, err := p.pages(v)
 			f.Pages = pg
 			return err
+		case "shards":
+			n, err := p.int(k, v)
+			if err == nil && n < 1 {
+				err = p.errf(v, "shards must be at least 1, got %d", n)
+			}
+			f.Shards = n
+			return err
+		case "plan_query":
+			return p.str(v, &f.PlanQuery)
 		}
 		return p.unknown(k, "a feed")
 	})
 	if err == nil && f.Name == "" {
 		err = p.errf(n, "feed without a name")
+	}
+	if err == nil && f.Pages == nil && (f.Shards > 0 || f.PlanQuery != "") {
+		err = p.errf(n, "feed %q: shards and plan_query need pages (only paged feeds can be sharded)", f.Name)
+	}
+	if err == nil && f.Shards == 0 && f.PlanQuery != "" {
+		err = p.errf(n, "feed %q: plan_query without shards", f.Name)
 	}
 	return f, err
 }

@@ -39,13 +39,14 @@ type Cursor struct {
 // Connection failures before the first row (a server restarted, an idle
 // connection killed) are retried on a new connection with a bounded
 // backoff; a failure after rows have flowed ends the iteration (see Err).
-func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
+// args bind the query's parameters (RangeQuery).
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*Cursor, error) {
 	if err := checkStatement(db.Engine(), query); err != nil {
 		return nil, err
 	}
 	wait := db.opt.Backoff
 	for attempt := 0; ; attempt++ {
-		c, err := db.start(ctx, query)
+		c, err := db.start(ctx, query, args)
 		if err == nil {
 			return c, nil
 		}
@@ -70,7 +71,7 @@ func (db *DB) transient(err error) bool {
 
 // start is one attempt of Query: take a connection, ping it, begin the
 // transaction, run the query and fetch the first row.
-func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
+func (db *DB) start(ctx context.Context, query string, args []any) (_ *Cursor, err error) {
 	qctx, cancel := context.WithCancel(ctx)
 	conn, err := db.X.Conn(qctx)
 	if err != nil {
@@ -95,7 +96,7 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	if err := db.d.begin(qctx, db, conn, timeout); err != nil {
 		return nil, db.errorf("begin read-only transaction", err)
 	}
-	c.rows, err = conn.QueryContext(qctx, query)
+	c.rows, err = conn.QueryContext(qctx, query, args...)
 	if err != nil {
 		return nil, db.errorf("query", err)
 	}

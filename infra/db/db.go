@@ -167,7 +167,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // errorf wraps err with what was done and the (redacted) DSN, which names
 // host and port but never the password.
 func (db *DB) errorf(what string, err error) error {
-	return &Error{Op: what, DSN: db.DSN.String(), Msg: redactErr(err, db.DSN), err: err}
+	return &Error{Op: what, DSN: db.DSN.String(), Msg: redactErr(err, db.DSN), err: err, transient: db.transient(err)}
 }
 
 // Error is a database failure; its text names the operation and the database
@@ -179,7 +179,14 @@ type Error struct {
 	DSN string
 	Msg string
 	err error
+	// transient: a connection failure (server restarted, connection killed,
+	// too many connections) that a later attempt may not meet.
+	transient bool
 }
+
+// Transient reports whether the failure was the connection's, not the
+// query's: worth retrying the whole step later.
+func (e *Error) Transient() bool { return e.transient }
 
 // Error returns "op on host:port: message" (never a password).
 func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
