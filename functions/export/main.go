@@ -41,5 +41,5 @@ func main() {
 	warm, cancel := context.WithTimeout(ctx, 5*time.Second)
 	app.Warm(warm)
 	cancel()
-	lambda.Start(app.Handle)
+	lambda.Start(app.Invoke)
 }

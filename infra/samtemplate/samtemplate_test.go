@@ -23,24 +23,35 @@ func readTemplate(t *testing.T) string {
 	return string(b)
 }
 
-func repoFeeds(t *testing.T) map[string]string {
+// repoFeeds returns sqlfeed.yaml's feeds (name → schedule) and which are sharded.
+func repoFeeds(t *testing.T) (map[string]string, map[string]bool) {
 	t.Helper()
 	cfg, err := config.Load("../../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feeds := map[string]string{}
+	feeds, sharded := map[string]string{}, map[string]bool{}
 	for _, f := range cfg.Feeds {
 		feeds[f.Name] = f.Schedule
+		sharded[f.Name] = f.Pages != nil && f.Shards > 0
 	}
-	return feeds
+	n := 0
+	for _, yes := range sharded {
+		if yes {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("sqlfeed.yaml has no sharded feed: the state machine would go untested")
+	}
+	return feeds, sharded
 }
 
 // The repository's template.yaml agrees with sqlfeed.yaml and keeps its security promises.
 func TestRepoTemplate(t *testing.T) {
 	tpl := readTemplate(t)
-	feeds := repoFeeds(t)
-	if err := CheckSchedules([]byte(tpl), feeds); err != nil {
+	feeds, sharded := repoFeeds(t)
+	if err := CheckSchedules([]byte(tpl), feeds, sharded); err != nil {
 		t.Error(err)
 	}
 	if err := CheckSecurity([]byte(tpl)); err != nil {
@@ -58,7 +69,7 @@ func TestRepoTemplate(t *testing.T) {
 // Each broken variant of the template is caught, with a message naming the problem.
 func TestTemplateMutations(t *testing.T) {
 	tpl := readTemplate(t)
-	feeds := repoFeeds(t)
+	feeds, sharded := repoFeeds(t)
 	cases := []struct{ name, old, new, want string }{
 		{"public list", "            Action: s3:GetObject\n", "            Action: [s3:GetObject, s3:ListBucket]\n", "may only s3:GetObject"},
 		{"public write", "            Action: s3:GetObject\n", "            Action: s3:PutObject\n", "may only s3:GetObject"},
@@ -94,6 +105,9 @@ func TestTemplateMutations(t *testing.T) {
 		{"other expression", "ScheduleExpression: rate(1 hour)", "ScheduleExpression: rate(2 hours)", `feed "tracks": ExportFunction event TracksSchedule runs rate(2 hours), sqlfeed.yaml says rate(1 hour)`},
 		{"missing feed", `{"feeds": ["artists"]`, `{"feeds": ["painters"]`, `names feed "painters"`},
 		{"no time", `"feeds": ["albums"], "scheduled_time": "<aws.scheduler.scheduled-time>"`, `"feeds": ["albums"]`, "scheduled-time"},
+		{"sharded feed on the function", `            Input: '{"feeds": ["genres"]`, `            Input: '{"feeds": ["genres", "tracks-paged"]`, `feed "tracks-paged" has 2 schedules`},
+		{"state machine input not a plan", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"feeds": ["tracks-paged"]`, "must be the plan payload"},
+		{"unsharded feed on the state machine", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"sqlfeed": "plan", "feed": "genres"`, `feed "genres" has 2 schedules`},
 	}
 	for _, tc := range sched {
 		t.Run(tc.name, func(t *testing.T) {
@@ -101,18 +115,36 @@ func TestTemplateMutations(t *testing.T) {
 			if bad == tpl {
 				t.Fatalf("template lacks %q", tc.old)
 			}
-			err := CheckSchedules([]byte(bad), feeds)
+			err := CheckSchedules([]byte(bad), feeds, sharded)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+	// A feed sharded in sqlfeed.yaml but scheduled on the function, and one
+	// scheduled on the state machine but no longer sharded.
+	for _, c := range []struct {
+		feed string
+		want string
+	}{
+		{"genres", `feed "genres" is sharded: ExportFunction event GenresSchedule invokes the function directly`},
+		{"tracks-paged", `feed "tracks-paged" is not sharded: state machine ExportStateMachine event TracksPagedSchedule runs it`},
+	} {
+		other := map[string]bool{}
+		for k, v := range sharded {
+			other[k] = v
+		}
+		other[c.feed] = !other[c.feed]
+		if err := CheckSchedules([]byte(tpl), feeds, other); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("feed %s flipped: err = %v, want %q", c.feed, err, c.want)
+		}
 	}
 	// A feed added to sqlfeed.yaml without a schedule.
 	more := map[string]string{"playlists": "rate(1 day)"}
 	for k, v := range feeds {
 		more[k] = v
 	}
-	if err := CheckSchedules([]byte(tpl), more); err == nil || !strings.Contains(err.Error(), `feed "playlists" (schedule rate(1 day)) has no schedule`) {
+	if err := CheckSchedules([]byte(tpl), more, sharded); err == nil || !strings.Contains(err.Error(), `feed "playlists" (schedule rate(1 day)) has no schedule`) {
 		t.Fatalf("err = %v", err)
 	}
 }
