@@ -17,14 +17,14 @@ import (
 
 // Schedule is one schedule event of a function or state machine.
 type Schedule struct {
-	Function   string // logical id of the function or state machine
+	Function string // logical id of the function or state machine
 	// StateMachine is true for a state machine's schedule (sharded feeds):
 	// its input is the plan payload {"sqlfeed": "plan", "feed": …}.
 	StateMachine bool
-	Event      string // event name under Events
-	Type       string // ScheduleV2 or Schedule
-	Expression string
-	Feeds      []string // feeds named by its input
+	Event        string // event name under Events
+	Type         string // ScheduleV2 or Schedule
+	Expression   string
+	Feeds        []string // feeds named by its input
 }
 
 func parse(templateYAML []byte) (*yaml.Node, error) {
