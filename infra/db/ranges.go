@@ -2,7 +2,6 @@ package db
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -19,15 +18,12 @@ func HasRangePlaceholders(engine, query string) bool {
 	return len(names) > 0
 }
 
-var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // RangeQuery returns the SQL and arguments reading, in key order, the rows
 // of query whose column by is in [lo, hi); a nil bound is unbounded. A query
 // with :lo/:hi placeholders gets them bound (NULL for a nil bound) and runs
 // as written; another is wrapped with the range condition and ORDER BY by
-// (MariaDB ignores the ORDER BY of a derived table). by is written unquoted
-// when it is a plain name (every engine then matches it as the query's own
-// column, whatever its case), else quoted.
+// (MariaDB ignores the ORDER BY of a derived table). by is the column's name
+// exactly as the query returns it (Describe): it is quoted.
 func RangeQuery(engine, query, by string, lo, hi any) (string, []any) {
 	if q, names := bindPlaceholders(engine, query); len(names) > 0 {
 		if engine == "postgres" {
@@ -102,12 +98,7 @@ func inner(query string) string {
 }
 
 // column is the key column as the wrapping query names it.
-func column(engine, by string) string {
-	if plainName.MatchString(by) {
-		return by
-	}
-	return quoteName(engine, by)
-}
+func column(engine, by string) string { return quoteName(engine, by) }
 
 // param is the engine's n-th (from 1) query parameter.
 func param(engine string, n int) string {
