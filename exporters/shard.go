@@ -458,6 +458,9 @@ func (r *Runner) Shard(ctx context.Context, p *Plan, index int) (*ShardResult, e
 	if err := r.putState(ctx, shardKey(f.Name, p.RunID, index), s); err != nil {
 		return nil, err
 	}
+	if err := r.step(f.Name, stepShard+strconv.Itoa(index)); err != nil {
+		return nil, err
+	}
 	res := s.ShardResult
 	return &res, nil
 }
