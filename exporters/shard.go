@@ -326,11 +326,11 @@ func (r *Runner) keyBounds(ctx context.Context, f *config.Feed) (lo, hi *int64, 
 	q := f.PlanQuery
 	if q == "" {
 		eng := r.DB.Engine()
-		col, err := r.keyColumn(ctx, f, f.QueryFor(eng))
+		col, err := r.keyColumn(ctx, f, feedQuery(f, eng))
 		if err != nil {
 			return nil, nil, err
 		}
-		q = db.MinMaxQuery(eng, f.QueryFor(eng), col)
+		q = db.MinMaxQuery(eng, feedQuery(f, eng), col)
 	}
 	cur, err := r.DB.Query(ctx, q)
 	if err != nil {
