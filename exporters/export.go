@@ -194,7 +194,7 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	}
 	version := VersionName(at, runID)
 
-	cur, err := r.DB.Query(ctx, f.QueryFor(r.DB.Engine()))
+	cur, err := r.DB.Query(ctx, feedQuery(f, r.DB.Engine()))
 	if err != nil {
 		return res, err
 	}
@@ -240,6 +240,17 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	d.rows, d.bytes, d.sha256 = res.Rows, res.Bytes, res.SHA256
 	d.contentType, d.contentEncoding = contentType, enc.ContentEncoding()
 	return r.finish(ctx, up, st, d, preview, res, force)
+}
+
+// feedQuery returns the feed's SQL for engine, reading all its rows: a query
+// that writes its key range with :lo and :hi (sharded feeds) gets them bound
+// as NULL, unbounded; the SQL then carries them as literals.
+func feedQuery(f *config.Feed, engine string) string {
+	q := f.QueryFor(engine)
+	if !db.HasRangePlaceholders(engine, q) {
+		return q
+	}
+	return db.UnboundedQuery(engine, q)
 }
 
 // abortUnlessKilled discards an upload when the export fails (*err), but not

@@ -326,7 +326,11 @@ func (r *Runner) keyBounds(ctx context.Context, f *config.Feed) (lo, hi *int64, 
 	q := f.PlanQuery
 	if q == "" {
 		eng := r.DB.Engine()
-		q = db.MinMaxQuery(eng, f.QueryFor(eng), f.Pages.By)
+		col, err := r.keyColumn(ctx, f, feedQuery(f, eng))
+		if err != nil {
+			return nil, nil, err
+		}
+		q = db.MinMaxQuery(eng, feedQuery(f, eng), col)
 	}
 	cur, err := r.DB.Query(ctx, q)
 	if err != nil {
@@ -400,6 +404,20 @@ func spanSplits(lo, hi *int64, n int) []json.RawMessage {
 	return splits
 }
 
+// keyColumn returns the name of the pages.by column exactly as query
+// returns it (PostgreSQL matches a quoted name by case).
+func (r *Runner) keyColumn(ctx context.Context, f *config.Feed, query string) (string, error) {
+	cols, err := r.DB.Describe(ctx, query)
+	if err != nil {
+		return "", err
+	}
+	i := transform.ColumnIndex(cols, f.Pages.By)
+	if i < 0 {
+		return "", &config.Error{Pos: f.Pages.Pos, Msg: fmt.Sprintf("feed %q: pages.by %q names no column of the query", f.Name, f.Pages.By)}
+	}
+	return cols[i].Name, nil
+}
+
 // bindKey converts a range bound (a published key) to a query argument: nil
 // for null, an int64 or the digits of a number, a string.
 func bindKey(raw json.RawMessage) (any, error) {
@@ -440,6 +458,9 @@ func (r *Runner) Shard(ctx context.Context, p *Plan, index int) (*ShardResult, e
 	if err := r.putState(ctx, shardKey(f.Name, p.RunID, index), s); err != nil {
 		return nil, err
 	}
+	if err := r.step(f.Name, stepShard+strconv.Itoa(index)); err != nil {
+		return nil, err
+	}
 	res := s.ShardResult
 	return &res, nil
 }
@@ -474,7 +495,13 @@ func (r *Runner) exportRange(ctx context.Context, f *config.Feed, rg Range) (*sh
 	if f.Group != nil && !db.HasRangePlaceholders(eng, query) {
 		return nil, fmt.Errorf("%s: feed %q: a sharded group feed writes its range with :lo and :hi (the wrapping ORDER BY would lose the items' order)", f.Pos, f.Name)
 	}
-	q, args := db.RangeQuery(eng, query, f.Pages.By, lo, hi)
+	col := f.Pages.By
+	if !db.HasRangePlaceholders(eng, query) {
+		if col, err = r.keyColumn(ctx, f, query); err != nil {
+			return nil, err
+		}
+	}
+	q, args := db.RangeQuery(eng, query, col, lo, hi)
 	cur, err := r.DB.Query(ctx, q, args...)
 	if err != nil {
 		return nil, err
@@ -525,7 +552,7 @@ func (r *Runner) exportRange(ctx context.Context, f *config.Feed, rg Range) (*sh
 	if hi != nil && !b.Skipping() {
 		// Read on from hi to the next key boundary, where the next shard's pages start.
 		b.StopAtNextBoundary()
-		q, args := db.RangeQuery(eng, query, f.Pages.By, hi, nil)
+		q, args := db.RangeQuery(eng, query, col, hi, nil)
 		if cur, err = r.DB.Query(ctx, q, args...); err != nil {
 			return fail(err)
 		}

@@ -16,7 +16,7 @@ func ValidateFeed(ctx context.Context, source *db.DB, f *config.Feed, reg *trans
 	if reg == nil {
 		reg = transform.Default
 	}
-	cols, err := source.Describe(ctx, f.QueryFor(source.Engine()))
+	cols, err := source.Describe(ctx, feedQuery(f, source.Engine()))
 	if err != nil {
 		return fmt.Errorf("%s: %w", f.Pos, err)
 	}

@@ -2,7 +2,6 @@ package db
 
 import (
 	"fmt"
-	"regexp"
 	"strings"
 )
 
@@ -19,15 +18,12 @@ func HasRangePlaceholders(engine, query string) bool {
 	return len(names) > 0
 }
 
-var plainName = regexp.MustCompile(`^[A-Za-z_][A-Za-z0-9_]*$`)
-
 // RangeQuery returns the SQL and arguments reading, in key order, the rows
 // of query whose column by is in [lo, hi); a nil bound is unbounded. A query
 // with :lo/:hi placeholders gets them bound (NULL for a nil bound) and runs
 // as written; another is wrapped with the range condition and ORDER BY by
-// (MariaDB ignores the ORDER BY of a derived table). by is written unquoted
-// when it is a plain name (every engine then matches it as the query's own
-// column, whatever its case), else quoted.
+// (MariaDB ignores the ORDER BY of a derived table). by is the column's name
+// exactly as the query returns it (Describe): it is quoted.
 func RangeQuery(engine, query, by string, lo, hi any) (string, []any) {
 	if q, names := bindPlaceholders(engine, query); len(names) > 0 {
 		if engine == "postgres" {
@@ -60,6 +56,21 @@ func RangeQuery(engine, query, by string, lo, hi any) (string, []any) {
 	return q + " ORDER BY " + col, args
 }
 
+// UnboundedQuery returns query with its :lo and :hi placeholders written as
+// NULL: all its rows (an unsharded run, Describe, the plan's MIN/MAX).
+func UnboundedQuery(engine, query string) string {
+	t := tokenizer{s: query, engine: engine}
+	var b strings.Builder
+	last := 0
+	for _, at := range placeholders(&t) {
+		b.WriteString(query[last:at])
+		b.WriteString("NULL")
+		last = at + 3
+	}
+	b.WriteString(query[last:])
+	return b.String()
+}
+
 // bindPlaceholders replaces :lo and :hi outside strings, quoted names and
 // comments with the engine's parameters ($1 and $2 on PostgreSQL, ? on the
 // others) and returns the SQL and the placeholders' names in order.
@@ -68,21 +79,8 @@ func bindPlaceholders(engine, query string) (string, []string) {
 	var b strings.Builder
 	var names []string
 	last := 0
-	for {
-		tok, ok := t.next()
-		if !ok {
-			break
-		}
-		at := t.i - 1
-		if tok != ":" || (at > 0 && query[at-1] == ':') { // not PostgreSQL's :: cast
-			continue
-		}
-		save := t.i
-		name, ok := t.next()
-		if !ok || t.i-len(name) != save || (name != "lo" && name != "hi") {
-			t.i = save
-			continue
-		}
+	for _, at := range placeholders(&t) {
+		name := query[at+1 : at+3]
 		names = append(names, name)
 		p := "?"
 		if engine == "postgres" {
@@ -90,10 +88,33 @@ func bindPlaceholders(engine, query string) (string, []string) {
 		}
 		b.WriteString(query[last:at])
 		b.WriteString(p)
-		last = t.i
+		last = at + 3
 	}
 	b.WriteString(query[last:])
 	return b.String(), names
+}
+
+// placeholders returns the offsets of the :lo and :hi placeholders outside
+// strings, quoted names and comments (not PostgreSQL's :: casts).
+func placeholders(t *tokenizer) []int {
+	var at []int
+	for {
+		tok, ok := t.next()
+		if !ok {
+			return at
+		}
+		i := t.i - 1
+		if tok != ":" || (i > 0 && t.s[i-1] == ':') {
+			continue
+		}
+		save := t.i
+		name, ok := t.next()
+		if ok && t.i-len(name) == save && (name == "lo" || name == "hi") {
+			at = append(at, i)
+		} else {
+			t.i = save
+		}
+	}
 }
 
 // inner is query without its trailing semicolons, to nest in another.
@@ -102,12 +123,7 @@ func inner(query string) string {
 }
 
 // column is the key column as the wrapping query names it.
-func column(engine, by string) string {
-	if plainName.MatchString(by) {
-		return by
-	}
-	return quoteName(engine, by)
-}
+func column(engine, by string) string { return quoteName(engine, by) }
 
 // param is the engine's n-th (from 1) query parameter.
 func param(engine string, n int) string {
