@@ -107,6 +107,7 @@ func TestTemplateMutations(t *testing.T) {
 		{"no time", `"feeds": ["albums"], "scheduled_time": "<aws.scheduler.scheduled-time>"`, `"feeds": ["albums"]`, "scheduled-time"},
 		{"sharded feed on the function", `            Input: '{"feeds": ["genres"]`, `            Input: '{"feeds": ["genres", "tracks-paged"]`, `feed "tracks-paged" has 2 schedules`},
 		{"state machine input not a plan", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"feeds": ["tracks-paged"]`, "must be the plan payload"},
+		{"sharded feeds output", "    Value: tracks-paged\n", "    Value: tracks-paged,genres\n", `output ShardedFeeds is "tracks-paged,genres", want the sharded feeds "tracks-paged"`},
 		{"unsharded feed on the state machine", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"sqlfeed": "plan", "feed": "genres"`, `feed "genres" has 2 schedules`},
 	}
 	for _, tc := range sched {

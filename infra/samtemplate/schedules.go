@@ -107,10 +107,22 @@ func CheckSchedules(templateYAML []byte, feeds map[string]string, sharded map[st
 		}
 	}
 	names := make([]string, 0, len(feeds))
+	var shardedNames []string
 	for f := range feeds {
 		names = append(names, f)
+		if sharded[f] {
+			shardedNames = append(shardedNames, f)
+		}
 	}
 	sort.Strings(names)
+	sort.Strings(shardedNames)
+	if doc, err := parse(templateYAML); err == nil && len(resources(doc, "AWS::Serverless::StateMachine")) > 0 {
+		// make smoke starts the state machine once for each of these.
+		got := strings.Join(strings.Fields(strings.ReplaceAll(str(get(doc, "Outputs", "ShardedFeeds", "Value")), ",", " ")), ",")
+		if want := strings.Join(shardedNames, ","); got != want {
+			errs = append(errs, fmt.Errorf("template: output ShardedFeeds is %q, want the sharded feeds %q", got, want))
+		}
+	}
 	for _, f := range names {
 		want := feeds[f]
 		got := seen[f]
