@@ -180,6 +180,14 @@ func TestCheckDeploy(t *testing.T) {
 		{"missing data not breaching", "      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: breaching",
 			"      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching", `TreatMissingData is "notBreaching"`},
 		{"period shorter than the interval", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 86400", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 3600", `feed "albums"): evaluates 1h0m0s`},
+		{"inline map", "                Mode: DISTRIBUTED\n", "                Mode: INLINE\n", "Map Shards is not a Distributed Map"},
+		{"no map concurrency", "            MaxConcurrencyPath: $.max_concurrency\n", "", "Map Shards has no MaxConcurrency"},
+		{"tolerated failures", "            ToleratedFailurePercentage: 0\n", "            ToleratedFailurePercentage: 10\n", "tolerates failed shards"},
+		{"shard on the alias", "                    FunctionName.$: $.function\n", "                    FunctionName: ${ExportFunctionAlias}\n", "Task Shard must invoke the version the plan answered"},
+		{"no retry of transient errors", "Lambda.TooManyRequestsException, sqlfeed.TransientDatabaseError]", "Lambda.TooManyRequestsException]", "Task Plan does not retry sqlfeed.TransientDatabaseError"},
+		{"no fixed name", "      Name: !Sub \"${AWS::StackName}-export\"\n      Type: STANDARD\n", "      Type: STANDARD\n", "no fixed Name"},
+		{"shards take every connection", "    Default: 2\n    MinValue: 1\n    Description: Most shards", "    Default: 3\n    MinValue: 1\n    Description: Most shards", "ShardConcurrency (default 3) must stay below ReservedConcurrency (default 3)"},
+		{"state machine on $LATEST", "        ExportFunctionAlias: !Ref ExportFunctionAliaslive\n", "        ExportFunctionAlias: !GetAtt ExportFunction.Arn\n", "ExportFunctionAlias is ExportFunction's $LATEST"},
 		{"standalone schedule on $LATEST", "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !GetAtt ExportFunction.Arn\n        RoleArn: x\n  FailureQueue:\n", "schedule ExtraSchedule invokes ExportFunction's $LATEST"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -245,5 +253,35 @@ func TestRoleStatements(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The state machine's ASL comes out as JSON with its substitutions, and a
+// placeholder without a value is an error rather than left in the ASL.
+func TestStateMachineDefinition(t *testing.T) {
+	tpl := []byte(readTemplate(t))
+	def, err := StateMachineDefinition(tpl, "ExportStateMachine", map[string]string{"ExportFunctionAlias": "arn:a:live", "ShardConcurrency": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asl struct {
+		StartAt string
+		States  map[string]struct {
+			Parameters     map[string]any
+			ResultSelector map[string]any
+		}
+	}
+	if err := json.Unmarshal(def, &asl); err != nil {
+		t.Fatal(err)
+	}
+	plan := asl.States[asl.StartAt]
+	if asl.StartAt != "Plan" || plan.Parameters["FunctionName"] != "arn:a:live" || plan.ResultSelector["max_concurrency.$"] != "States.StringToJson('4')" {
+		t.Fatalf("definition %s", def)
+	}
+	if _, err := StateMachineDefinition(tpl, "ExportStateMachine", map[string]string{"ExportFunctionAlias": "x"}); err == nil || !strings.Contains(err.Error(), "no value for ShardConcurrency") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := StateMachineDefinition(tpl, "Nope", nil); err == nil {
+		t.Fatal("no error for a missing state machine")
 	}
 }
