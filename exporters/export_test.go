@@ -43,7 +43,8 @@ func sampleConfig(t testing.TB) *config.File {
 func checkSampleFeeds(t *testing.T, dsn string) {
 	cfg := sampleConfig(t)
 	store, _ := fileStore(t)
-	r := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store}
+	state, _ := fileStore(t) // tracks-paged is sharded
+	r := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store, State: state}
 	for _, res := range runFeeds(t, r, t0) {
 		if res.Status != StatusSuccess {
 			t.Fatalf("%s: %s %s", res.Feed, res.Status, res.Message)

@@ -47,7 +47,8 @@ func e2eRunner(t *testing.T, dsn string, store blob.Store) *Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { source.Close() })
-	return &Runner{Config: cfg, DB: source, Store: store, Now: func() time.Time { return e2eTime }, Log: slog.New(slog.DiscardHandler)}
+	state, _ := fileStore(t) // tracks-paged is sharded
+	return &Runner{Config: cfg, DB: source, Store: store, State: state, Now: func() time.Time { return e2eTime }, Log: slog.New(slog.DiscardHandler)}
 }
 
 func openStore(t *testing.T, url string) blob.Store {
