@@ -399,3 +399,85 @@ func TestShardCommitRetried(t *testing.T) {
 		t.Fatalf("commit under the same config moved: %+v %v", res, err)
 	}
 }
+
+// TestShardedOwnRange: a query that writes its range with :lo and :hi (here
+// a group feed, whose item order a wrapping ORDER BY would lose, and a
+// LIMIT) is bound per shard, and with NULLs when unsharded: the pages are
+// the same either way.
+func TestShardedOwnRange(t *testing.T) {
+	const feed = `version: 1
+feeds:
+  - name: albums
+    query: |
+      SELECT a.AlbumId, a.Title, t.TrackId, t.Name AS TrackName
+      FROM Album a JOIN Track t ON t.AlbumId = a.AlbumId
+      WHERE (:lo IS NULL OR a.AlbumId >= :lo) AND (:hi IS NULL OR a.AlbumId < :hi)
+      ORDER BY a.AlbumId, t.TrackId DESC
+      LIMIT 100000
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId, name: TrackName}}
+    pages: {by: AlbumId, rows: 10}
+`
+	plain, _ := fileStore(t)
+	if res := runFeeds(t, &Runner{Config: parseConfig(t, feed), DB: openDB(t, chinookDSN), Store: plain}, t0)[0]; res.Status != StatusSuccess || res.Rows != 347 {
+		t.Fatalf("unsharded: %+v", res)
+	}
+	for _, workers := range []int{1, 3} {
+		store, _ := fileStore(t)
+		r := shardedRunner(t, feed+"    shards: 5\n", chinookDSN, store, workers)
+		if res := runFeeds(t, r, t0)[0]; res.Status != StatusSuccess || res.Rows != 347 {
+			t.Fatalf("workers %d: %+v", workers, res)
+		}
+		sameFeed(t, plain, store, "albums")
+	}
+	// Without placeholders, a sharded group feed is refused.
+	store, _ := fileStore(t)
+	noRange := strings.Replace(feed, "WHERE (:lo IS NULL OR a.AlbumId >= :lo) AND (:hi IS NULL OR a.AlbumId < :hi)\n", "", 1)
+	r := shardedRunner(t, noRange+"    shards: 2\n", chinookDSN, store, 1)
+	if res := runFeeds(t, r, t0)[0]; res.Status != StatusError || !strings.Contains(res.Message, ":lo and :hi") {
+		t.Fatalf("group feed without placeholders: %+v", res)
+	}
+}
+
+// TestPlanBalance: on a key with big gaps, the first plan (MIN/MAX) is
+// unbalanced but exports the same pages; the next plan, from the published
+// page index, gives shards of similar rows (largest ÷ mean ≤ 1.2).
+func TestPlanBalance(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := scratchDB(t, "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+		`WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 6000)
+		 INSERT INTO items SELECT CASE WHEN n <= 5000 THEN n ELSE 1000000000 + n * 1000 END, 'item ' || n FROM s`)
+	plain, _ := fileStore(t)
+	cfg := itemsFeed(100, 4)
+	if res := runFeeds(t, &Runner{Config: parseConfig(t, strings.Replace(cfg, "    shards: 4\n", "", 1)), DB: openDB(t, dsn), Store: plain}, t0)[0]; res.Status != StatusSuccess {
+		t.Fatal(res.Message)
+	}
+	store, _ := fileStore(t)
+	r := shardedRunner(t, cfg, dsn, store, 2)
+	balance := func(at time.Time, source string) float64 {
+		p, err := r.Plan(ctx, "items", at, PlanOptions{})
+		if err != nil || p.Source != source || len(p.Shards) != 4 {
+			t.Fatalf("plan %+v: %v", p, err)
+		}
+		var most, sum int64
+		for i := range p.Shards {
+			s, err := r.Shard(ctx, p, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			most, sum = max(most, s.Rows), sum+s.Rows
+		}
+		if res, err := r.Commit(ctx, p); err != nil || (res.Status != StatusSuccess && res.Status != StatusUnchanged) {
+			t.Fatalf("commit: %+v %v", res, err)
+		}
+		return float64(most) / (float64(sum) / 4)
+	}
+	if b := balance(t0, "min_max"); b < 3 {
+		t.Fatalf("MIN/MAX on a skewed key: balance %.2f, expected a lopsided plan", b)
+	}
+	sameFeed(t, plain, store, "items")
+	if b := balance(t0.Add(time.Hour), "index"); b > 1.2 {
+		t.Fatalf("plan from the page index: balance %.2f > 1.2", b)
+	}
+}
