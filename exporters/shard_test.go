@@ -480,4 +480,15 @@ func TestPlanBalance(t *testing.T) {
 	if b := balance(t0.Add(time.Hour), "index"); b > 1.2 {
 		t.Fatalf("plan from the page index: balance %.2f > 1.2", b)
 	}
+	// plan_query gives the bounds instead of MIN/MAX over the query.
+	pq := shardedRunner(t, cfg+"    plan_query: SELECT 1, 4000\n", dsn, plain, 1)
+	p, err := pq.Plan(ctx, "items", t0.Add(time.Hour), PlanOptions{})
+	if err != nil || p.Source != "index" {
+		t.Fatalf("plan with a page index and plan_query: %+v %v", p, err)
+	}
+	fresh, _ := fileStore(t)
+	pq.Store = fresh
+	if p, err = pq.Plan(ctx, "items", t0, PlanOptions{}); err != nil || p.Source != "min_max" || string(p.Shards[1].Lo) != "1001" || string(p.Shards[3].Lo) != "3001" {
+		t.Fatalf("plan from plan_query: %+v %v", p, err)
+	}
 }
