@@ -492,3 +492,35 @@ func TestPlanBalance(t *testing.T) {
 		t.Fatalf("plan from plan_query: %+v %v", p, err)
 	}
 }
+
+// TestShardTransientError: a connection failure in plan or shard is a
+// TransientError (the state machine retries it); a failing query is not.
+func TestShardTransientError(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := itemsDB(t)
+	store, _ := fileStore(t)
+	r := shardedRunner(t, itemsFeed(20, 2), dsn, store, 1)
+	p, err := r.Plan(ctx, "items", t0, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := db.Open(ctx, "mysql://root@127.0.0.1:1/test", db.Options{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	gone := *r
+	gone.DB = down
+	var te *TransientError
+	if _, err := gone.Shard(ctx, p, 1); !errors.As(err, &te) {
+		t.Fatalf("shard on a server that is down: %v", err)
+	}
+	if _, err := gone.Plan(ctx, "items", t0, PlanOptions{}); !errors.As(err, &te) {
+		t.Fatalf("plan on a server that is down: %v", err)
+	}
+	r.Config = parseConfig(t, strings.Replace(itemsFeed(20, 2), "FROM items", "FROM no_such_table", 1))
+	p.ConfigDigest = ConfigDigest(r.Config.Feeds[0])
+	if _, err := r.Shard(ctx, p, 0); err == nil || errors.As(err, &te) {
+		t.Fatalf("a failing query: %v", err)
+	}
+}

@@ -50,6 +50,16 @@ feeds:
 	if pages[0] != pages[1] {
 		t.Fatal("--workers 1 and 4 stored different pages")
 	}
+	dry := t.TempDir()
+	if code, out, stderr := sqlfeed(t, "run", "--config", cfg, "--to", "file://"+dry, "--workers", "2", "--dry-run"); code != exitOK || !strings.Contains(out, "dry run") {
+		t.Fatalf("--dry-run: exit %d\n%s\n%s", code, out, stderr)
+	}
+	if left, _ := filepath.Glob(filepath.Join(dry, "[a-z]*")); len(left) > 0 {
+		t.Fatalf("--dry-run wrote %v", left)
+	}
+	if state, _ := filepath.Glob(filepath.Join(dry, ".sqlfeed", "state", "*")); len(state) > 0 {
+		t.Fatalf("--dry-run left state %v", state)
+	}
 	if code, _, stderr := sqlfeed(t, "run", "--config", cfg, "--workers", "0"); code != exitUsage || !strings.Contains(stderr, "--workers 0") {
 		t.Fatalf("--workers 0: exit %d %s", code, stderr)
 	}
