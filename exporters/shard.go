@@ -497,8 +497,8 @@ func (r *Runner) exportRange(ctx context.Context, f *config.Feed, rg Range) (*sh
 	}
 	eng := r.DB.Engine()
 	query := f.QueryFor(eng)
-	if f.Group != nil && !db.HasRangePlaceholders(eng, query) {
-		return nil, fmt.Errorf("%s: feed %q: a sharded group feed writes its range with :lo and :hi (the wrapping ORDER BY would lose the items' order)", f.Pos, f.Name)
+	if err := validateShards(ctx, r.DB, f); err != nil {
+		return nil, err
 	}
 	col := f.Pages.By
 	if !db.HasRangePlaceholders(eng, query) {

@@ -524,3 +524,30 @@ func TestShardTransientError(t *testing.T) {
 		t.Fatalf("a failing query: %v", err)
 	}
 }
+
+// TestValidateSharded: validate --db refuses a sharded group feed without
+// :lo/:hi and a plan_query that does not return two columns.
+func TestValidateSharded(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t, chinookDSN)
+	group := `version: 1
+feeds:
+  - name: albums
+    query: SELECT a.AlbumId, a.Title, t.TrackId FROM Album a JOIN Track t USING (AlbumId) ORDER BY a.AlbumId, t.TrackId
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId}}
+    pages: {by: AlbumId}
+    shards: 2
+`
+	for _, c := range []struct{ cfg, want string }{
+		{group, "writes its range with :lo and :hi"},
+		{strings.Replace(tracksFeed(50, 2, false), "    shards: 2", "    shards: 2\n    plan_query: SELECT 1", 1), "plan_query returns 1 columns"},
+		{strings.Replace(tracksFeed(50, 2, false), "    shards: 2", "    shards: 2\n    plan_query: SELECT MIN(TrackId), MAX(TrackId) FROM Track", 1), ""},
+	} {
+		err := ValidateFeed(ctx, d, parseConfig(t, c.cfg).Feeds[0], nil)
+		if (c.want == "" && err != nil) || (c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want))) {
+			t.Errorf("validate: %v, want %q", err, c.want)
+		}
+	}
+}
