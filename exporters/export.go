@@ -144,12 +144,7 @@ func (r *Runner) registry() *transform.Registry {
 // manual run; force overrides max_shrink.
 func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
 	if f.Pages != nil && f.Shards > 0 {
-		res, err := r.runSharded(ctx, f, scheduled, force)
-		if err != nil { // commit logs its own outcome
-			res.Status, res.Message = StatusError, classify(err).Error()
-			r.log().Error("export failed", "feed", f.Name, "status", res.Status, "error", res.Message)
-		}
-		return res
+		return r.runSharded(ctx, f, scheduled, force)
 	}
 	start := time.Now()
 	res, err := r.export(ctx, f, scheduled, force)

@@ -226,6 +226,11 @@ func (r *Runner) LoadPlan(ctx context.Context, feed, runID string) (*Plan, error
 // shards key ranges of similar row counts (planRanges), written to the state
 // store at <feed>/<run_id>/plan.json.
 func (r *Runner) Plan(ctx context.Context, feed string, scheduled time.Time, opt PlanOptions) (*Plan, error) {
+	p, err := r.plan(ctx, feed, scheduled, opt)
+	return p, classify(err)
+}
+
+func (r *Runner) plan(ctx context.Context, feed string, scheduled time.Time, opt PlanOptions) (*Plan, error) {
 	f, err := r.sharded(feed)
 	if err != nil {
 		return nil, err
@@ -334,7 +339,7 @@ func (r *Runner) keyBounds(ctx context.Context, f *config.Feed) (lo, hi *int64, 
 	}
 	cur, err := r.DB.Query(ctx, q)
 	if err != nil {
-		return nil, nil, classify(fmt.Errorf("plan: key bounds: %w", err))
+		return nil, nil, fmt.Errorf("plan: key bounds: %w", err)
 	}
 	defer cur.Close()
 	if len(cur.Columns()) != 2 {
@@ -345,7 +350,7 @@ func (r *Runner) keyBounds(ctx context.Context, f *config.Feed) (lo, hi *int64, 
 		lo, hi = asInt(row[0]), asInt(row[1])
 	}
 	if err := cur.Err(); err != nil {
-		return nil, nil, classify(fmt.Errorf("plan: key bounds: %w", err))
+		return nil, nil, fmt.Errorf("plan: key bounds: %w", err)
 	}
 	return lo, hi, nil
 }
@@ -492,8 +497,8 @@ func (r *Runner) exportRange(ctx context.Context, f *config.Feed, rg Range) (*sh
 	}
 	eng := r.DB.Engine()
 	query := f.QueryFor(eng)
-	if f.Group != nil && !db.HasRangePlaceholders(eng, query) {
-		return nil, fmt.Errorf("%s: feed %q: a sharded group feed writes its range with :lo and :hi (the wrapping ORDER BY would lose the items' order)", f.Pos, f.Name)
+	if err := validateShards(ctx, r.DB, f); err != nil {
+		return nil, err
 	}
 	col := f.Pages.By
 	if !db.HasRangePlaceholders(eng, query) {
@@ -848,19 +853,23 @@ func (r *Runner) confirmShardPages(ctx context.Context, f *config.Feed, listedAt
 
 // runSharded is Run for a sharded feed: Plan, the shards Workers at a time
 // (each on a connection of its own), then Commit's publish. A shard that
-// fails means no commit: the previous version stays served.
-func (r *Runner) runSharded(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) (Result, error) {
+// fails cancels the others and means no commit: the previous version stays
+// served.
+func (r *Runner) runSharded(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
+	start := time.Now()
+	fail := func(err error) Result {
+		res := Result{Feed: f.Name, Status: StatusError, Message: classify(err).Error(), DurationMS: time.Since(start).Milliseconds()}
+		r.log().Error("export failed", "feed", f.Name, "status", res.Status, "duration_ms", res.DurationMS, "error", res.Message)
+		return res
+	}
 	p, err := r.Plan(ctx, f.Name, scheduled, PlanOptions{Force: force})
 	if err != nil {
-		return Result{Feed: f.Name}, err
+		return fail(err)
 	}
-	workers := max(1, r.Workers)
-	var mu sync.Mutex
-	var rows, bytes int64
-	done := map[int][2]int64{} // shard → its last progress
 	sctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	sem := make(chan struct{}, workers)
+	progress := r.shardProgress(len(p.Shards))
+	sem := make(chan struct{}, max(1, r.Workers))
 	errs := make([]error, len(p.Shards))
 	var wg sync.WaitGroup
 	for i := range p.Shards {
@@ -873,16 +882,7 @@ func (r *Runner) runSharded(ctx context.Context, f *config.Feed, scheduled time.
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			sr := *r
-			if r.Progress != nil {
-				sr.Progress = func(feed string, n, b int64) {
-					mu.Lock()
-					defer mu.Unlock()
-					prev := done[i]
-					rows, bytes = rows+n-prev[0], bytes+b-prev[1]
-					done[i] = [2]int64{n, b}
-					r.Progress(feed, rows, bytes)
-				}
-			}
+			sr.Progress = progress(i)
 			if _, err := sr.Shard(sctx, p, i); err != nil {
 				errs[i] = err
 				cancel() // the run fails: stop the other shards
@@ -890,13 +890,35 @@ func (r *Runner) runSharded(ctx context.Context, f *config.Feed, scheduled time.
 		}()
 	}
 	wg.Wait()
-	for _, err := range errs {
+	for _, err := range errs { // the first failure, not the cancellations it caused
 		if err != nil && !errors.Is(err, context.Canceled) {
-			return Result{Feed: f.Name}, err
+			return fail(err)
 		}
 	}
 	if err := errors.Join(errs...); err != nil {
-		return Result{Feed: f.Name}, err
+		return fail(err)
 	}
-	return r.commit(ctx, p)
+	res, _ := r.commit(ctx, p) // it logs its outcome
+	res.DurationMS = time.Since(start).Milliseconds()
+	return res
+}
+
+// shardProgress returns, per shard, a Progress callback that reports the
+// feed's totals over its shards to r.Progress (nil when there is none).
+func (r *Runner) shardProgress(shards int) func(i int) func(feed string, rows, bytes int64) {
+	if r.Progress == nil {
+		return func(int) func(string, int64, int64) { return nil }
+	}
+	var mu sync.Mutex
+	each := make([][2]int64, shards)
+	var rows, size int64
+	return func(i int) func(string, int64, int64) {
+		return func(feed string, n, b int64) {
+			mu.Lock()
+			defer mu.Unlock()
+			rows, size = rows+n-each[i][0], size+b-each[i][1]
+			each[i] = [2]int64{n, b}
+			r.Progress(feed, rows, size)
+		}
+	}
 }

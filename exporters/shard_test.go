@@ -399,3 +399,155 @@ func TestShardCommitRetried(t *testing.T) {
 		t.Fatalf("commit under the same config moved: %+v %v", res, err)
 	}
 }
+
+// TestShardedOwnRange: a query that writes its range with :lo and :hi (here
+// a group feed, whose item order a wrapping ORDER BY would lose, and a
+// LIMIT) is bound per shard, and with NULLs when unsharded: the pages are
+// the same either way.
+func TestShardedOwnRange(t *testing.T) {
+	const feed = `version: 1
+feeds:
+  - name: albums
+    query: |
+      SELECT a.AlbumId, a.Title, t.TrackId, t.Name AS TrackName
+      FROM Album a JOIN Track t ON t.AlbumId = a.AlbumId
+      WHERE (:lo IS NULL OR a.AlbumId >= :lo) AND (:hi IS NULL OR a.AlbumId < :hi)
+      ORDER BY a.AlbumId, t.TrackId DESC
+      LIMIT 100000
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId, name: TrackName}}
+    pages: {by: AlbumId, rows: 10}
+`
+	plain, _ := fileStore(t)
+	if res := runFeeds(t, &Runner{Config: parseConfig(t, feed), DB: openDB(t, chinookDSN), Store: plain}, t0)[0]; res.Status != StatusSuccess || res.Rows != 347 {
+		t.Fatalf("unsharded: %+v", res)
+	}
+	for _, workers := range []int{1, 3} {
+		store, _ := fileStore(t)
+		r := shardedRunner(t, feed+"    shards: 5\n", chinookDSN, store, workers)
+		if res := runFeeds(t, r, t0)[0]; res.Status != StatusSuccess || res.Rows != 347 {
+			t.Fatalf("workers %d: %+v", workers, res)
+		}
+		sameFeed(t, plain, store, "albums")
+	}
+	// Without placeholders, a sharded group feed is refused.
+	store, _ := fileStore(t)
+	noRange := strings.Replace(feed, "WHERE (:lo IS NULL OR a.AlbumId >= :lo) AND (:hi IS NULL OR a.AlbumId < :hi)\n", "", 1)
+	r := shardedRunner(t, noRange+"    shards: 2\n", chinookDSN, store, 1)
+	if res := runFeeds(t, r, t0)[0]; res.Status != StatusError || !strings.Contains(res.Message, ":lo and :hi") {
+		t.Fatalf("group feed without placeholders: %+v", res)
+	}
+}
+
+// TestPlanBalance: on a key with big gaps, the first plan (MIN/MAX) is
+// unbalanced but exports the same pages; the next plan, from the published
+// page index, gives shards of similar rows (largest ÷ mean ≤ 1.2).
+func TestPlanBalance(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := scratchDB(t, "CREATE TABLE items (id INTEGER PRIMARY KEY, name TEXT NOT NULL)",
+		`WITH RECURSIVE s(n) AS (SELECT 1 UNION ALL SELECT n + 1 FROM s WHERE n < 6000)
+		 INSERT INTO items SELECT CASE WHEN n <= 5000 THEN n ELSE 1000000000 + n * 1000 END, 'item ' || n FROM s`)
+	plain, _ := fileStore(t)
+	cfg := itemsFeed(100, 4)
+	if res := runFeeds(t, &Runner{Config: parseConfig(t, strings.Replace(cfg, "    shards: 4\n", "", 1)), DB: openDB(t, dsn), Store: plain}, t0)[0]; res.Status != StatusSuccess {
+		t.Fatal(res.Message)
+	}
+	store, _ := fileStore(t)
+	r := shardedRunner(t, cfg, dsn, store, 2)
+	balance := func(at time.Time, source string) float64 {
+		p, err := r.Plan(ctx, "items", at, PlanOptions{})
+		if err != nil || p.Source != source || len(p.Shards) != 4 {
+			t.Fatalf("plan %+v: %v", p, err)
+		}
+		var most, sum int64
+		for i := range p.Shards {
+			s, err := r.Shard(ctx, p, i)
+			if err != nil {
+				t.Fatal(err)
+			}
+			most, sum = max(most, s.Rows), sum+s.Rows
+		}
+		if res, err := r.Commit(ctx, p); err != nil || (res.Status != StatusSuccess && res.Status != StatusUnchanged) {
+			t.Fatalf("commit: %+v %v", res, err)
+		}
+		return float64(most) / (float64(sum) / 4)
+	}
+	if b := balance(t0, "min_max"); b < 3 {
+		t.Fatalf("MIN/MAX on a skewed key: balance %.2f, expected a lopsided plan", b)
+	}
+	sameFeed(t, plain, store, "items")
+	if b := balance(t0.Add(time.Hour), "index"); b > 1.2 {
+		t.Fatalf("plan from the page index: balance %.2f > 1.2", b)
+	}
+	// plan_query gives the bounds instead of MIN/MAX over the query.
+	pq := shardedRunner(t, cfg+"    plan_query: SELECT 1, 4000\n", dsn, plain, 1)
+	p, err := pq.Plan(ctx, "items", t0.Add(time.Hour), PlanOptions{})
+	if err != nil || p.Source != "index" {
+		t.Fatalf("plan with a page index and plan_query: %+v %v", p, err)
+	}
+	fresh, _ := fileStore(t)
+	pq.Store = fresh
+	if p, err = pq.Plan(ctx, "items", t0, PlanOptions{}); err != nil || p.Source != "min_max" || string(p.Shards[1].Lo) != "1001" || string(p.Shards[3].Lo) != "3001" {
+		t.Fatalf("plan from plan_query: %+v %v", p, err)
+	}
+}
+
+// TestShardTransientError: a connection failure in plan or shard is a
+// TransientError (the state machine retries it); a failing query is not.
+func TestShardTransientError(t *testing.T) {
+	ctx := context.Background()
+	dsn, _ := itemsDB(t)
+	store, _ := fileStore(t)
+	r := shardedRunner(t, itemsFeed(20, 2), dsn, store, 1)
+	p, err := r.Plan(ctx, "items", t0, PlanOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	down, err := db.Open(ctx, "mysql://root@127.0.0.1:1/test", db.Options{Retries: -1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer down.Close()
+	gone := *r
+	gone.DB = down
+	var te *TransientError
+	if _, err := gone.Shard(ctx, p, 1); !errors.As(err, &te) {
+		t.Fatalf("shard on a server that is down: %v", err)
+	}
+	if _, err := gone.Plan(ctx, "items", t0, PlanOptions{}); !errors.As(err, &te) {
+		t.Fatalf("plan on a server that is down: %v", err)
+	}
+	r.Config = parseConfig(t, strings.Replace(itemsFeed(20, 2), "FROM items", "FROM no_such_table", 1))
+	p.ConfigDigest = ConfigDigest(r.Config.Feeds[0])
+	if _, err := r.Shard(ctx, p, 0); err == nil || errors.As(err, &te) {
+		t.Fatalf("a failing query: %v", err)
+	}
+}
+
+// TestValidateSharded: validate --db refuses a sharded group feed without
+// :lo/:hi and a plan_query that does not return two columns.
+func TestValidateSharded(t *testing.T) {
+	ctx := context.Background()
+	d := openDB(t, chinookDSN)
+	group := `version: 1
+feeds:
+  - name: albums
+    query: SELECT a.AlbumId, a.Title, t.TrackId FROM Album a JOIN Track t USING (AlbumId) ORDER BY a.AlbumId, t.TrackId
+    mapper: group
+    fields: {id: AlbumId, title: Title}
+    group: {by: AlbumId, into: tracks, fields: {id: TrackId}}
+    pages: {by: AlbumId}
+    shards: 2
+`
+	for _, c := range []struct{ cfg, want string }{
+		{group, "writes its range with :lo and :hi"},
+		{strings.Replace(tracksFeed(50, 2, false), "    shards: 2", "    shards: 2\n    plan_query: SELECT 1", 1), "plan_query returns 1 columns"},
+		{strings.Replace(tracksFeed(50, 2, false), "    shards: 2", "    shards: 2\n    plan_query: SELECT MIN(TrackId), MAX(TrackId) FROM Track", 1), ""},
+	} {
+		err := ValidateFeed(ctx, d, parseConfig(t, c.cfg).Feeds[0], nil)
+		if (c.want == "" && err != nil) || (c.want != "" && (err == nil || !strings.Contains(err.Error(), c.want))) {
+			t.Errorf("validate: %v, want %q", err, c.want)
+		}
+	}
+}

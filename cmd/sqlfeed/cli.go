@@ -188,12 +188,20 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
+	if o.dryRun { // the shards' results must be read back: a scratch folder
+		tmp, err := os.MkdirTemp("", "sqlfeed-state-")
+		if err != nil {
+			return c.fail(exitFailed, err)
+		}
+		defer os.RemoveAll(tmp)
+		stateURL = "file://" + tmp
+	}
 	state, err := blob.Open(ctx, stateURL)
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
 	if o.dryRun {
-		store, state = blob.DryRun(store), blob.DryRun(state)
+		store = blob.DryRun(store)
 	}
 	defer store.Close()
 	defer state.Close()
