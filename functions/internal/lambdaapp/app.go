@@ -312,7 +312,8 @@ func (a *App) preTraffic(ctx context.Context, req lambdaevent.Request) (exporter
 		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
 	}
 	defer store.Close()
-	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: a.Log, Now: a.Now}
+	// A sharded feed keeps its plan and shard results in the same scratch folder.
+	r := &exporters.Runner{Config: cfg, DB: source, Store: store, State: store, Log: a.Log, Now: a.Now}
 	results, err := r.Run(ctx, exporters.Request{Feeds: []string{feed}})
 	if err != nil {
 		return a.fail(fmt.Errorf("pre-traffic test: %w", err))

@@ -173,3 +173,14 @@ func TestQualifiedARN(t *testing.T) {
 		}
 	}
 }
+
+// The pre-traffic test can export a sharded feed: its plan and shard results
+// stay in the test's scratch folder.
+func TestPreTrafficShardedFeed(t *testing.T) {
+	a, _, _, ctx := stepApp(t)
+	a.StateURL = "file://" + t.TempDir()
+	resp, err := a.Handle(ctx, json.RawMessage(`{"pretraffic":{"feed":"tracks"}}`))
+	if err != nil || resp.Status != exporters.ResponseSuccess {
+		t.Fatalf("%+v %v", resp, err)
+	}
+}
