@@ -16,7 +16,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
 )
 
-// shardedFeed is the Chinook paged feed tracks-paged (a join) with
+// tracksFeed is the Chinook paged feed tracks-paged (a join) with
 // pages of rows documents, sharded when shards > 0.
 func tracksFeed(rows, shards int, gzip bool) string {
 	s := ""
@@ -119,6 +119,9 @@ func TestShardedSameAsUnsharded(t *testing.T) {
 		dsn := dsns[engine]
 		t.Run(engine, func(t *testing.T) {
 			for _, gz := range []bool{false, true} {
+				if gz && engine != "sqlite" {
+					continue // gzip pages are the same bytes on every engine once the documents are
+				}
 				plain, _ := fileStore(t)
 				r := &Runner{Config: parseConfig(t, tracksFeed(50, 0, gz)), DB: openDB(t, dsn), Store: plain}
 				if res := runFeeds(t, r, t0)[0]; res.Status != StatusSuccess {
