@@ -331,3 +331,19 @@ func runOf(s *stepFunctions, commit json.RawMessage) time.Time {
 	json.Unmarshal(b, &p)
 	return p.ScheduledTime
 }
+
+// A plan answered badRequest (here: a feed that is not sharded) is no Lambda
+// error, but it has no items: the execution fails there, nothing runs after.
+func TestStateMachineBadRequestFails(t *testing.T) {
+	s := newStepFunctions(t, 1)
+	ex, err := asltest.Tools(t).Run(context.Background(), s.def, []byte(`{"sqlfeed": "plan", "feed": "genres"}`), s.invoke)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ex.Status != "FAILED" || ex.Error != "States.Runtime" {
+		t.Fatalf("execution %+v, want FAILED with States.Runtime", ex)
+	}
+	if n := len(s.callsTo("Shard")) + len(s.callsTo("Commit")); n != 0 {
+		t.Errorf("%d shard or commit invocations after a bad plan", n)
+	}
+}
