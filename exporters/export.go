@@ -239,7 +239,7 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 
 // feedQuery returns the feed's SQL for engine, reading all its rows: a query
 // that writes its key range with :lo and :hi (sharded feeds) gets them bound
-// as NULL, unbounded; the SQL then carries them as literals.
+// as NULL literals (unbounded).
 func feedQuery(f *config.Feed, engine string) string {
 	q := f.QueryFor(engine)
 	if !db.HasRangePlaceholders(engine, q) {

@@ -554,3 +554,41 @@ feeds:
 		}
 	}
 }
+
+// TestShardedOverlapping: two sharded runs for different scheduled times
+// that overlap end with the newer one published, whichever commits first.
+func TestShardedOverlapping(t *testing.T) {
+	ctx := context.Background()
+	dsn, exec := itemsDB(t)
+	for _, newerFirst := range []bool{true, false} {
+		store, _ := fileStore(t)
+		r := shardedRunner(t, itemsFeed(20, 3), dsn, store, 1)
+		run := func(at time.Time) *Plan {
+			p, err := r.Plan(ctx, "items", at, PlanOptions{})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i := range p.Shards {
+				if _, err := r.Shard(ctx, p, i); err != nil {
+					t.Fatal(err)
+				}
+			}
+			return p
+		}
+		older := run(t0.Add(time.Hour))
+		exec("UPDATE items SET name = name || '.' WHERE id = 30")
+		newer := run(t0.Add(2 * time.Hour))
+		order, want := []*Plan{older, newer}, []string{StatusSuccess, StatusSuccess}
+		if newerFirst {
+			order, want = []*Plan{newer, older}, []string{StatusSuccess, StatusSkipped}
+		}
+		for i, p := range order {
+			if res, err := r.Commit(ctx, p); err != nil || res.Status != want[i] {
+				t.Fatalf("newer first %v, commit %d: %+v %v", newerFirst, i, res, err)
+			}
+		}
+		if m := manifestOf(t, store, "items"); m.Version != newer.Version {
+			t.Fatalf("newer first %v: %s published, not the newer %s", newerFirst, m.Version, newer.Version)
+		}
+	}
+}
