@@ -60,6 +60,14 @@ type Runner struct {
 	Now      func() time.Time    // nil: time.Now
 	// Progress, when set, is called about every 100ms during a feed's export.
 	Progress func(feed string, rows, bytes int64)
+	// State is the state prefix of sharded runs (CONTRACT §6: plans and
+	// shard results; s3://<bucket>/_sqlfeed-state or a folder's
+	// .sqlfeed/state). Sharded feeds need it.
+	State blob.Store
+	// Workers is how many key ranges of a sharded feed Run exports at once
+	// (sqlfeed run --workers; 0 means 1); the DB pool needs that many
+	// connections.
+	Workers int
 	// hook is a test hook run after each publish step (stepEncoded …
 	// stepSchema); an error it returns stops the run there like a crash.
 	hook func(feed, step string) error
@@ -135,6 +143,9 @@ func (r *Runner) registry() *transform.Registry {
 // runFeed exports one feed and logs the outcome. scheduled is zero for a
 // manual run; force overrides max_shrink.
 func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
+	if f.Pages != nil && f.Shards > 0 {
+		return r.runSharded(ctx, f, scheduled, force)
+	}
 	start := time.Now()
 	res, err := r.export(ctx, f, scheduled, force)
 	res.Feed = f.Name
@@ -178,7 +189,7 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	}
 	version := VersionName(at, runID)
 
-	cur, err := r.DB.Query(ctx, f.QueryFor(r.DB.Engine()))
+	cur, err := r.DB.Query(ctx, feedQuery(f, r.DB.Engine()))
 	if err != nil {
 		return res, err
 	}
@@ -224,6 +235,17 @@ func (r *Runner) export(ctx context.Context, f *config.Feed, scheduled time.Time
 	d.rows, d.bytes, d.sha256 = res.Rows, res.Bytes, res.SHA256
 	d.contentType, d.contentEncoding = contentType, enc.ContentEncoding()
 	return r.finish(ctx, up, st, d, preview, res, force)
+}
+
+// feedQuery returns the feed's SQL for engine, reading all its rows: a query
+// that writes its key range with :lo and :hi (sharded feeds) gets them bound
+// as NULL literals (unbounded).
+func feedQuery(f *config.Feed, engine string) string {
+	q := f.QueryFor(engine)
+	if !db.HasRangePlaceholders(engine, q) {
+		return q
+	}
+	return db.UnboundedQuery(engine, q)
 }
 
 // abortUnlessKilled discards an upload when the export fails (*err), but not
@@ -307,6 +329,7 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 	}
 	var n int
 	last := time.Now()
+	finished, _ := enc.(interface{ Done() bool }) // a shard's pages reached their last boundary
 	for b := range batches {
 		for i := range b.n {
 			if err := m.Map(b.row(i), out); err != nil {
@@ -323,6 +346,9 @@ func (r *Runner) stream(ctx context.Context, feed string, cur *db.Cursor, m tran
 		if r.Progress != nil && time.Since(last) > 100*time.Millisecond {
 			last = time.Now()
 			r.Progress(feed, enc.Rows(), enc.Bytes())
+		}
+		if finished != nil && finished.Done() {
+			break // stopReader cancels the rest of the query
 		}
 	}
 	if err := stopReader(); err != nil {

@@ -22,6 +22,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata/golden from the current output")
@@ -30,7 +31,7 @@ const chinookDSN = "sqlite://../testdata/chinook.db"
 
 func sampleConfig(t testing.TB) *config.File {
 	t.Helper()
-	cfg, err := config.Load("../sqlfeed.yaml")
+	cfg, err := config.Load("../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,7 +43,8 @@ func sampleConfig(t testing.TB) *config.File {
 func checkSampleFeeds(t *testing.T, dsn string) {
 	cfg := sampleConfig(t)
 	store, _ := fileStore(t)
-	r := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store}
+	state, _ := fileStore(t) // tracks-paged is sharded
+	r := &Runner{Config: cfg, DB: openDB(t, dsn), Store: store, State: state}
 	for _, res := range runFeeds(t, r, t0) {
 		if res.Status != StatusSuccess {
 			t.Fatalf("%s: %s %s", res.Feed, res.Status, res.Message)

@@ -29,6 +29,7 @@ const maxAttempts = 5
 
 // Steps of a publish, in order, for Runner.hook (tests stop or interleave runs there).
 const (
+	stepShard    = "shard-"   // sharded feeds: shard <n>'s result is in the state store
 	stepEncoded  = "encoded"  // the document is encoded, nothing committed yet
 	stepPages    = "pages"    // paged feeds: every page is stored, the index not yet
 	stepRefresh  = "refresh"  // paged feeds: stored pages refreshed, not yet confirmed

@@ -28,6 +28,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/db"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 
@@ -37,7 +38,7 @@ var e2eTime = time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
 // to store, with a fixed clock.
 func e2eRunner(t *testing.T, dsn string, store blob.Store) *Runner {
 	t.Helper()
-	cfg, err := config.Load("../sqlfeed.yaml")
+	cfg, err := config.Load("../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -46,7 +47,8 @@ func e2eRunner(t *testing.T, dsn string, store blob.Store) *Runner {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { source.Close() })
-	return &Runner{Config: cfg, DB: source, Store: store, Now: func() time.Time { return e2eTime }, Log: slog.New(slog.DiscardHandler)}
+	state, _ := fileStore(t) // tracks-paged is sharded
+	return &Runner{Config: cfg, DB: source, Store: store, State: state, Now: func() time.Time { return e2eTime }, Log: slog.New(slog.DiscardHandler)}
 }
 
 func openStore(t *testing.T, url string) blob.Store {

@@ -12,6 +12,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 // bigFeed returns a config with one generated feed "big" of rows documents
@@ -31,7 +32,7 @@ feeds:
 `, rows)), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p)
+	cfg, err := config.Load(p, transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

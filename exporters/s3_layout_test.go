@@ -32,6 +32,7 @@ import (
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/samtemplate"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 )
 
 // templateUser creates a MinIO user holding exactly the S3 statements of the
@@ -115,7 +116,7 @@ feeds:
 `), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	cfg, err := config.Load(p)
+	cfg, err := config.Load(p, transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,8 +8,9 @@
 #      synchronously through the alias "live", with a direct input naming the
 #      feed; --cli-read-timeout 0, because the CLI's default 60 s read timeout
 #      retries the call and starts a second export;
-#   3. with a state machine (sharded feeds): starts it and polls it to its end,
-#      at most SMOKE_WAIT seconds;
+#   3. with a state machine (sharded feeds): starts it once for each feed of
+#      the output ShardedFeeds ({"sqlfeed": "plan", "feed": …}, a manual run)
+#      and polls each execution to its end, at most SMOKE_WAIT seconds;
 #   4. runs `sqlfeed check` on FeedsBaseUrl and fails loudly with what is wrong.
 #
 # Needs the AWS CLI v2 and jq. Environment:
@@ -48,6 +49,7 @@ output() { jq -r --arg k "$1" '.Stacks[0].Outputs[]? | select(.OutputKey == $k) 
 base="$(output FeedsBaseUrl)"
 fn="$(output ExportFunctionName)"
 sm="$(output ExportStateMachineArn)"
+sharded="$(output ShardedFeeds | tr ',' ' ')"
 [ -n "$base" ] || fail "stack $STACK has no output FeedsBaseUrl"
 [ -n "$fn" ] || fail "stack $STACK has no output ExportFunctionName"
 echo "smoke: stack $STACK: function $fn (alias live), feeds at $base"
@@ -77,20 +79,24 @@ for feed in $feeds; do
 done
 [ -z "$failed" ] || fail "invocations failed for:$failed"
 
-# 3. The state machine of sharded feeds, when the stack has one.
+# 3. The state machine of sharded feeds, when the stack has one: one manual
+# execution per sharded feed.
 if [ -n "$sm" ]; then
-	arn="$($AWS stepfunctions start-execution --state-machine-arn "$sm" --input '{}' --output json | jq -r .executionArn)"
-	[ -n "$arn" ] && [ "$arn" != null ] || fail "could not start $sm"
-	echo "smoke: state machine: started $arn"
-	deadline=$(($(date +%s) + WAIT))
-	while :; do
-		status="$($AWS stepfunctions describe-execution --execution-arn "$arn" --output json | jq -r .status)"
-		[ "$status" = RUNNING ] || break
-		[ "$(date +%s)" -lt "$deadline" ] || fail "state machine execution $arn did not finish within ${WAIT}s"
-		sleep "$POLL"
+	[ -n "$sharded" ] || fail "stack $STACK has a state machine but no output ShardedFeeds"
+	for feed in $sharded; do
+		arn="$($AWS stepfunctions start-execution --state-machine-arn "$sm" --input "{\"sqlfeed\": \"plan\", \"feed\": \"$feed\"}" --output json | jq -r .executionArn)"
+		[ -n "$arn" ] && [ "$arn" != null ] || fail "could not start $sm for feed $feed"
+		echo "smoke: state machine: feed $feed: started $arn"
+		deadline=$(($(date +%s) + WAIT))
+		while :; do
+			status="$($AWS stepfunctions describe-execution --execution-arn "$arn" --output json | jq -r .status)"
+			[ "$status" = RUNNING ] || break
+			[ "$(date +%s)" -lt "$deadline" ] || fail "state machine execution $arn did not finish within ${WAIT}s"
+			sleep "$POLL"
+		done
+		[ "$status" = SUCCEEDED ] || fail "state machine execution $arn ended $status"
+		echo "smoke: state machine: feed $feed: SUCCEEDED"
 	done
-	[ "$status" = SUCCEEDED ] || fail "state machine execution $arn ended $status"
-	echo "smoke: state machine: SUCCEEDED"
 fi
 
 # 4. What consumers see.

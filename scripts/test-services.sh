@@ -71,3 +71,8 @@ command -v curl >/dev/null || apt_install curl
 echo "test-services: $(/usr/bin/chromium --version 2>/dev/null | head -1)"
 # jq: make smoke (scripts/smoke.sh) reads the AWS CLI's JSON with it.
 command -v jq >/dev/null || apt_install jq
+# Node tools of the state-machine tests (infra/asltest): aws-local-stepfunctions
+# and asl-validator, pinned, into the cache (scripts/stepfunctions.sh).
+command -v npm >/dev/null || apt_install nodejs npm
+sf_dir="$(bash "$(dirname "$0")/stepfunctions.sh")"
+echo "test-services: aws-local-stepfunctions and asl-validator at $sf_dir"

@@ -3,97 +3,53 @@
 // A row arrives as a slice of normalised Go values (see Value); each column carries
 // a Kind, the JSON type it maps to (CONTRACT §4). Mappers write documents as JSON
 // bytes into a Sink, so the hot path builds no map per row.
+//
+// The row vocabulary (Value, Decimal, Kind, Column and the specs) lives in the
+// leaf package row, shared with the database and config adapters; the names
+// here are aliases of it, so a Go mapper needs to import transform only.
 package transform
 
-import (
-	"fmt"
-	"strings"
-)
+import "github.com/sqlfeed/sqlfeed/row"
 
-// Kind is the JSON representation a column value is published as.
-type Kind uint8
+// Kind is the JSON representation a column value is published as (row.Kind).
+type Kind = row.Kind
 
-// The kinds of CONTRACT §4. KindAny means "decide from the value" (expressions
-// whose type the driver does not report, e.g. SQLite aggregates).
+// The kinds of CONTRACT §4 (row.KindAny…): KindAny means "decide from the value".
 const (
-	KindAny Kind = iota
-	KindInt
-	KindDecimal
-	KindFloat
-	KindString
-	KindBool
-	KindDate
-	KindDateTime
-	KindTime
-	KindJSON
-	KindBase64
-	KindArray
+	KindAny      = row.KindAny
+	KindInt      = row.KindInt
+	KindDecimal  = row.KindDecimal
+	KindFloat    = row.KindFloat
+	KindString   = row.KindString
+	KindBool     = row.KindBool
+	KindDate     = row.KindDate
+	KindDateTime = row.KindDateTime
+	KindTime     = row.KindTime
+	KindJSON     = row.KindJSON
+	KindBase64   = row.KindBase64
+	KindArray    = row.KindArray
 )
 
-var kindNames = [...]string{
-	KindAny:      "any",
-	KindInt:      "int",
-	KindDecimal:  "decimal",
-	KindFloat:    "float",
-	KindString:   "string",
-	KindBool:     "bool",
-	KindDate:     "date",
-	KindDateTime: "datetime",
-	KindTime:     "time",
-	KindJSON:     "json",
-	KindBase64:   "base64",
-	KindArray:    "array",
-}
+// Column describes one result column as the database reports it (row.Column).
+type Column = row.Column
 
-// String returns the name used for the kind in config files (`type:`).
-func (k Kind) String() string {
-	if int(k) < len(kindNames) {
-		return kindNames[k]
-	}
-	return fmt.Sprintf("kind(%d)", k)
-}
+// Decimal is an exact decimal number as the database returned it (row.Decimal).
+type Decimal = row.Decimal
 
-// ParseKind parses a `type:` value of a field spec.
-func ParseKind(s string) (Kind, error) {
-	for k, name := range kindNames {
-		if name == s && Kind(k) != KindAny && Kind(k) != KindArray {
-			return Kind(k), nil
-		}
-	}
-	return KindAny, fmt.Errorf("unknown type %q (want one of int, decimal, float, string, bool, date, datetime, time, json, base64)", s)
-}
+// Value is a normalised database value (row.Value).
+type Value = row.Value
 
-// Column describes one result column as the database reports it.
-type Column struct {
-	Name   string // as returned by the query (aliases applied)
-	DBType string // driver's database type name, upper case, e.g. "DECIMAL"
-	Kind   Kind   // natural JSON kind of the column
-	// Elem is the element kind when Kind is KindArray.
-	Elem Kind
-	// Nullable is false only when the driver reports the column NOT NULL.
-	Nullable bool
-	// Zoned is true for columns whose times carry a zone or instant
-	// (TIMESTAMPTZ, MySQL TIMESTAMP read in UTC); other times are wall clock
-	// times read in the feed's time zone.
-	Zoned bool
-	// ValidJSON is true for JSON columns whose server guarantees valid JSON
-	// text (MySQL JSON, PostgreSQL json/jsonb); other text published as JSON
-	// is checked strictly.
-	ValidJSON bool
-}
+// FieldSpec is one published key of a feed (row.FieldSpec).
+type FieldSpec = row.FieldSpec
 
-// ColumnIndex returns the index of the column named name, or -1. Names match
-// exactly first, then case-insensitively (engines differ in identifier case).
-func ColumnIndex(cols []Column, name string) int {
-	for i, c := range cols {
-		if c.Name == name {
-			return i
-		}
-	}
-	for i, c := range cols {
-		if strings.EqualFold(c.Name, name) {
-			return i
-		}
-	}
-	return -1
-}
+// GroupSpec configures the group mapper's nested array (row.GroupSpec).
+type GroupSpec = row.GroupSpec
+
+// Spec is what a mapper factory receives (row.Spec).
+type Spec = row.Spec
+
+// ParseKind parses a `type:` value of a field spec (row.ParseKind).
+func ParseKind(s string) (Kind, error) { return row.ParseKind(s) }
+
+// ColumnIndex returns the index of the column named name, or -1 (row.ColumnIndex).
+func ColumnIndex(cols []Column, name string) int { return row.ColumnIndex(cols, name) }

@@ -32,32 +32,6 @@ type Mapper interface {
 // Schema is a JSON Schema (2020-12) fragment.
 type Schema = map[string]any
 
-// FieldSpec is one published key of a feed (CONTRACT §3 field spec).
-type FieldSpec struct {
-	Key      string // published key; dots nest objects
-	Column   string // result column it reads
-	Type     Kind   // KindAny: from the column type
-	OmitNull bool   // leave the key out when the value is NULL
-	Scale    int    // fraction digits of a decimal; -1 keeps the database's
-	Pos      string // where it was configured, "file:line", for errors
-}
-
-// GroupSpec configures the group mapper's nested array.
-type GroupSpec struct {
-	By     string      // column whose consecutive equal values form one document
-	Into   string      // key of the nested array
-	Fields []FieldSpec // fields of each nested item
-	Pos    string
-}
-
-// Spec is what a mapper factory receives: the feed's field specs and options.
-type Spec struct {
-	Feed    string
-	Fields  []FieldSpec
-	Group   *GroupSpec
-	Options map[string]any
-}
-
 // Factory builds a mapper for one feed.
 type Factory func(spec Spec) (Mapper, error)
 
@@ -99,6 +73,13 @@ func (r *Registry) Names() []string {
 	}
 	sort.Strings(names)
 	return names
+}
+
+// Check reports whether the mapper called name builds for spec; infra/config
+// checks every feed's mapper through it.
+func (r *Registry) Check(name string, spec Spec) error {
+	_, err := r.New(name, spec)
+	return err
 }
 
 // New builds the mapper called name for spec.

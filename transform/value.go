@@ -13,21 +13,6 @@ import (
 	json "github.com/goccy/go-json"
 )
 
-// Decimal is an exact decimal number as the database returned it ("12.50").
-// Database adapters return DECIMAL/NUMERIC values as Decimal so they never pass
-// through float64.
-type Decimal string
-
-// Value is the set of normalised Go values a database adapter may put in a row:
-//
-//	nil, int64, uint64, float64, bool, Decimal, string, []byte, time.Time, []any
-//
-// []byte is interpreted by the column's Kind: text for KindString, the JSON text
-// for KindJSON, digits for KindDecimal/KindInt, bytes for KindBase64. time.Time
-// values of a column that is not Zoned hold a wall-clock time whose location is
-// ignored and replaced by the feed's time zone.
-type Value = any
-
 // Env is the per-run environment of value conversion: the feed's time zone and
 // the warnings counted while converting (NaN, invalid UTF-8, ...).
 type Env struct {

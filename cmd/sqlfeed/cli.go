@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net/url"
 	"os"
 	"strings"
 	"text/tabwriter"
@@ -26,7 +27,7 @@ const (
 )
 
 const usage = `usage:
-  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--json] [--dry-run] [--force] [FEED ...]   export now (--dry-run: write nothing)
+  sqlfeed run      [--config FILE] [--db DSN] [--to URL] [--workers N] [--json] [--dry-run] [--force] [FEED ...]   export now (--dry-run: write nothing)
   sqlfeed validate [--config FILE] [--db DSN] [--template FILE]                 check config (queries with --db; SAM schedules with --template)
   sqlfeed list     [--config FILE] [--to URL]                                   feeds, schedules, destinations
   sqlfeed promote  [--config FILE] [--to URL] [--json] FEED VERSION           make a kept older version current again (rollback)
@@ -45,6 +46,7 @@ type options struct {
 	json           bool
 	dryRun         bool // run: read, map and encode, write nothing
 	force          bool // run: publish the named feeds past their max_shrink
+	workers        int  // run: key ranges of sharded feeds exported at once
 }
 
 // storeOpened, when set (by main: not in tests), is called with the store of
@@ -82,6 +84,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if cmd == "run" {
 		fs.BoolVar(&o.dryRun, "dry-run", false, "read, map and encode everything and report what would be published, writing nothing")
 		fs.BoolVar(&o.force, "force", false, "publish the named feeds even when they lost more rows than their max_shrink allows")
+		fs.IntVar(&o.workers, "workers", 1, "key ranges of sharded feeds exported at once, one database connection each")
 	}
 	if cmd == "validate" {
 		fs.StringVar(&o.template, "template", "", "SAM template (template.yaml) to check against the feeds")
@@ -169,7 +172,10 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if o.force && len(feeds) == 0 {
 		return c.fail(exitUsage, errors.New("--force applies to the feeds named: sqlfeed run --force FEED [FEED]"))
 	}
-	source, err := openDB(ctx, o.db)
+	if o.workers < 1 {
+		return c.fail(exitUsage, fmt.Errorf("--workers %d: want at least 1", o.workers))
+	}
+	source, err := openDB(ctx, o.db, o.workers)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}
@@ -178,14 +184,31 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 	if err != nil {
 		return c.fail(exitUsage, err)
 	}
+	stateURL, err := stateURL(o.to)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
+	if o.dryRun { // the shards' results must be read back: a scratch folder
+		tmp, err := os.MkdirTemp("", "sqlfeed-state-")
+		if err != nil {
+			return c.fail(exitFailed, err)
+		}
+		defer os.RemoveAll(tmp)
+		stateURL = "file://" + tmp
+	}
+	state, err := blob.Open(ctx, stateURL)
+	if err != nil {
+		return c.fail(exitUsage, err)
+	}
 	if o.dryRun {
 		store = blob.DryRun(store)
 	}
 	defer store.Close()
+	defer state.Close()
 	if storeOpened != nil {
 		storeOpened(store)
 	}
-	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: c.logger()}
+	r := &exporters.Runner{Config: cfg, DB: source, Store: store, State: state, Workers: o.workers, Log: c.logger()}
 	if c.tty {
 		r.Progress = c.progress()
 	}
@@ -210,6 +233,26 @@ func (c *cli) run(ctx context.Context, o options, feeds []string) int {
 		return exitFailed
 	}
 	return exitOK
+}
+
+// stateURL is where sharded runs keep their plans and shard results
+// (CONTRACT §6): SQLFEED_STATE, else a folder's .sqlfeed/state, or the
+// bucket's _sqlfeed-state prefix, outside the public one.
+func stateURL(to string) (string, error) {
+	if s := os.Getenv("SQLFEED_STATE"); s != "" {
+		return s, nil
+	}
+	u, err := url.Parse(to)
+	if err != nil {
+		return "", fmt.Errorf("destination %q: %w", to, err)
+	}
+	switch u.Scheme {
+	case "s3":
+		return "s3://" + u.Host + "/_sqlfeed-state", nil
+	case "file":
+		return strings.TrimRight(to, "/") + "/.sqlfeed/state", nil
+	}
+	return "", fmt.Errorf("destination %q: no state prefix for this scheme (set SQLFEED_STATE)", to)
 }
 
 // progress returns a callback drawing one status line on the terminal.
@@ -270,7 +313,7 @@ func (c *cli) validate(ctx context.Context, o options) int {
 		fmt.Fprintf(c.stdout, "%s: %d feeds ok (queries not checked: pass --db to check them)\n", o.config, len(cfg.Feeds))
 		return exitOK
 	}
-	source, err := openDB(ctx, o.db)
+	source, err := openDB(ctx, o.db, 1)
 	if err != nil {
 		return c.fail(exitFailed, err)
 	}

@@ -26,7 +26,7 @@ func loadConfig(ctx context.Context, ref string) (*config.File, error) {
 
 // openDB opens the database named by ref: a DSN, or secretsmanager://SECRET-ID
 // (an RDS-style secret). Errors never contain the password.
-func openDB(ctx context.Context, ref string) (*db.DB, error) {
+func openDB(ctx context.Context, ref string, conns int) (*db.DB, error) {
 	src, err := settings.DSN(ref, aws)
 	if err != nil {
 		return nil, err
@@ -35,5 +35,5 @@ func openDB(ctx context.Context, ref string) (*db.DB, error) {
 	if err != nil {
 		return nil, fmt.Errorf("database %s: %w", src, err)
 	}
-	return db.Open(ctx, dsn, db.Options{})
+	return db.Open(ctx, dsn, db.Options{MaxConns: conns})
 }

@@ -26,7 +26,7 @@ case "$1 $2" in
 "cloudformation describe-stacks")
 	jq --arg base "$STANDIN_BASE" --arg sm "${STANDIN_SM:-}" '
 		.Stacks[0].Outputs |= map(if .OutputKey == "FeedsBaseUrl" then .OutputValue = $base else . end)
-		| if $sm != "" then .Stacks[0].Outputs += [{"OutputKey": "ExportStateMachineArn", "OutputValue": $sm}] else . end' \
+		| if $sm != "" then .Stacks[0].Outputs += [{"OutputKey": "ExportStateMachineArn", "OutputValue": $sm}, {"OutputKey": "ShardedFeeds", "OutputValue": "tracks-paged"}] else . end' \
 		"$STANDIN_RECORDING"
 	;;
 "lambda invoke")
@@ -89,7 +89,7 @@ func TestSmoke(t *testing.T) {
 	}{
 		{"good", nil, true, []string{"smoke: feed tracks: success (version 7)", "smoke: sqlfeed-demo OK"}},
 		{"with the state machine", []string{"STANDIN_SM=arn:aws:states:eu-west-1:123456789012:stateMachine:sqlfeed-demo-export"}, true,
-			[]string{"state machine: SUCCEEDED", "smoke: sqlfeed-demo OK"}},
+			[]string{"state machine: feed tracks-paged: SUCCEEDED", "smoke: sqlfeed-demo OK"}},
 		{"a failing feed", []string{"STANDIN_FAIL_FEED=albums"}, false,
 			[]string{"smoke: feed albums: version 7 answered Unhandled", "invocations failed for: albums"}},
 		{"state machine fails", []string{"STANDIN_SM=arn:sm", "STANDIN_SM_END=FAILED"}, false, []string{"ended FAILED"}},

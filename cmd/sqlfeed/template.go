@@ -11,8 +11,8 @@ import (
 )
 
 // checkTemplate checks the SAM template at path against the feeds of cfg:
-// one schedule per feed with the same expression, no schedule for a missing
-// feed, the template's security properties, and its safe deploys: schedules
+// one schedule per feed with the same expression (sharded feeds on the state
+// machine, the others on the function), no schedule for a missing feed, the template's security properties, and its safe deploys: schedules
 // on the alias, a PreTraffic hook, alarms on the executed version and
 // staleness alarms no shorter than each feed's interval.
 func checkTemplate(cfg *config.File, path string) error {
@@ -21,10 +21,12 @@ func checkTemplate(cfg *config.File, path string) error {
 		return fmt.Errorf("template: %w", err)
 	}
 	feeds := make(map[string]string, len(cfg.Feeds))
+	sharded := map[string]bool{}
 	for _, f := range cfg.Feeds {
 		feeds[f.Name] = f.Schedule
+		sharded[f.Name] = f.Pages != nil && f.Shards > 0
 	}
-	if err := samtemplate.CheckSchedules(b, feeds); err != nil {
+	if err := samtemplate.CheckSchedules(b, feeds, sharded); err != nil {
 		return fmt.Errorf("%s: %w", path, err)
 	}
 	if err := samtemplate.CheckSecurity(b); err != nil {

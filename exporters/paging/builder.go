@@ -76,6 +76,7 @@ type Builder struct {
 	first, last []byte
 	size        int64 // uncompressed bytes of the open page, without its closing
 	prev        []byte
+	after       []byte // FromFirstBoundary: the key of the boundary document skipped through
 	skipping    bool
 	stopping    bool
 	done        bool
@@ -140,7 +141,9 @@ func (b *Builder) WriteDoc(doc []byte) error {
 	b.prev = append(b.prev[:0], k...)
 	boundary := Boundary(k, b.opt.Rows)
 	if b.skipping {
-		b.skipping = !boundary
+		if boundary {
+			b.skipping, b.after = false, bytes.Clone(k)
+		}
 		return nil
 	}
 	add, closing := b.framing(b.docs)
@@ -205,6 +208,15 @@ func (b *Builder) flush() error {
 // last one: a key range ends there (Done then reports true, and later
 // documents are ignored).
 func (b *Builder) StopAtNextBoundary() { b.stopping = true }
+
+// Skipping reports whether FromFirstBoundary still drops documents: no key
+// boundary was seen yet.
+func (b *Builder) Skipping() bool { return b.skipping }
+
+// After returns, with FromFirstBoundary, the key of the document whose
+// boundary ended the skipped stretch (nil while Skipping): the pages start
+// right after it, where the range before ends.
+func (b *Builder) After() []byte { return b.after }
 
 // Done reports whether StopAtNextBoundary's boundary was reached.
 func (b *Builder) Done() bool { return b.done }

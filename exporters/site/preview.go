@@ -56,6 +56,12 @@ func (c *Capture) Add(doc []byte) {
 	}
 }
 
+// CaptureOf returns a Capture holding what p holds (a preview captured by
+// another process, e.g. a feed's first shard).
+func CaptureOf(p *Preview) *Capture {
+	return &Capture{docs: append([]string{}, p.Docs...), truncated: p.Truncated, full: true}
+}
+
 // Preview returns what was captured, for the version with digest sha256.
 func (c *Capture) Preview(sha256 string) *Preview {
 	return &Preview{SHA256: sha256, Docs: append([]string{}, c.docs...), Truncated: c.truncated}

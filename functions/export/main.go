@@ -15,9 +15,9 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/sqlfeed/sqlfeed/exporters"
+	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/s3blob"
-	"github.com/sqlfeed/sqlfeed/infra/lambdaapp"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 
@@ -41,5 +41,5 @@ func main() {
 	warm, cancel := context.WithTimeout(ctx, 5*time.Second)
 	app.Warm(warm)
 	cancel()
-	lambda.Start(app.Handle)
+	lambda.Start(app.Invoke)
 }

@@ -19,9 +19,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/sqlfeed/sqlfeed/functions/internal/lambdaapp"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
 	_ "github.com/sqlfeed/sqlfeed/infra/blob/fileblob"
-	"github.com/sqlfeed/sqlfeed/infra/lambdaapp"
 	"github.com/sqlfeed/sqlfeed/infra/settings"
 )
 

@@ -13,7 +13,7 @@ import (
 
 	"go.yaml.in/yaml/v3"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 // File is a loaded config file.
@@ -48,8 +48,8 @@ type Feed struct {
 	// "postgres"); the one for the source's engine replaces Query.
 	Queries      map[string]string
 	Mapper       string
-	Fields       []transform.FieldSpec
-	Group        *transform.GroupSpec
+	Fields       []row.FieldSpec
+	Group        *row.GroupSpec
 	Options      map[string]any
 	Format       string
 	Compress     string
@@ -64,6 +64,12 @@ type Feed struct {
 	// more fails unless forced.
 	MaxShrink float64
 	Pages     *Pages // nil: one document
+	// Shards is how many key ranges a paged feed is exported in at once
+	// (CONTRACT §3 shards); 0: not sharded.
+	Shards int
+	// PlanQuery, optional for a sharded feed, returns one row of two columns:
+	// the lowest and highest pages.by value, cheaper than MIN/MAX over the query.
+	PlanQuery string
 	Pos       string // "file:line" of the feed
 }
 
@@ -92,8 +98,8 @@ func (f *Feed) QueryFor(engine string) string {
 }
 
 // Spec is what the feed's mapper factory receives.
-func (f *Feed) Spec() transform.Spec {
-	return transform.Spec{Feed: f.Name, Fields: f.Fields, Group: f.Group, Options: f.Options}
+func (f *Feed) Spec() row.Spec {
+	return row.Spec{Feed: f.Name, Fields: f.Fields, Group: f.Group, Options: f.Options}
 }
 
 // Feed returns the feed called name, or nil.
@@ -115,13 +121,20 @@ type Error struct {
 // Error returns "file:line: message".
 func (e *Error) Error() string { return e.Pos + ": " + e.Msg }
 
-// Load reads and checks the config file at path against the default mapper registry.
-func Load(path string) (*File, error) {
+// Mappers checks a feed's mapper: that name is registered and builds for
+// spec. transform.Default (a *transform.Registry) is the usual one; the caller
+// passes it in, so this adapter knows nothing of mappers.
+type Mappers interface {
+	Check(name string, spec row.Spec) error
+}
+
+// Load reads the config file at path and checks it against mappers.
+func Load(path string, mappers Mappers) (*File, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("config: %w", err)
 	}
-	return Parse(path, data, transform.Default)
+	return Parse(path, data, mappers)
 }
 
 var (
@@ -134,12 +147,12 @@ var (
 // Parse parses config text; name is used in error positions. Mappers are
 // looked up in reg. ${VAR} and ${VAR:-default} are expanded from the
 // environment inside scalar values (see expand).
-func Parse(name string, data []byte, reg *transform.Registry) (*File, error) {
+func Parse(name string, data []byte, reg Mappers) (*File, error) {
 	return parse(name, data, reg, os.LookupEnv)
 }
 
 // parse is Parse with the variables read through lookup.
-func parse(name string, data []byte, reg *transform.Registry, lookup func(string) (string, bool)) (*File, error) {
+func parse(name string, data []byte, reg Mappers, lookup func(string) (string, bool)) (*File, error) {
 	var doc yaml.Node
 	if err := yaml.Unmarshal(data, &doc); err != nil {
 		return nil, fmt.Errorf("%s: %s", name, strings.TrimPrefix(err.Error(), "yaml: "))
@@ -242,7 +255,7 @@ func checkPublicURL(s, pos string) error {
 }
 
 // checkFeed validates a parsed feed: values in range and a mapper that builds.
-func checkFeed(feed *Feed, reg *transform.Registry) error {
+func checkFeed(feed *Feed, reg Mappers) error {
 	bad := func(msg string, args ...any) error {
 		return &Error{Pos: feed.Pos, Msg: fmt.Sprintf("feed %q: ", feed.Name) + fmt.Sprintf(msg, args...)}
 	}
@@ -265,7 +278,7 @@ func checkFeed(feed *Feed, reg *transform.Registry) error {
 		return bad("timezone %q: %v", feed.Timezone, err)
 	}
 	feed.Location = loc
-	if _, err := reg.New(feed.Mapper, feed.Spec()); err != nil {
+	if err := reg.Check(feed.Mapper, feed.Spec()); err != nil {
 		return bad("%v", err)
 	}
 	return nil
@@ -464,11 +477,26 @@ func (p *parser) feed(n *yaml.Node, d Defaults) (*Feed, error) {
 			pg, err := p.pages(v)
 			f.Pages = pg
 			return err
+		case "shards":
+			n, err := p.int(k, v)
+			if err == nil && n < 1 {
+				err = p.errf(v, "shards must be at least 1, got %d", n)
+			}
+			f.Shards = n
+			return err
+		case "plan_query":
+			return p.str(v, &f.PlanQuery)
 		}
 		return p.unknown(k, "a feed")
 	})
 	if err == nil && f.Name == "" {
 		err = p.errf(n, "feed without a name")
+	}
+	if err == nil && f.Pages == nil && (f.Shards > 0 || f.PlanQuery != "") {
+		err = p.errf(n, "feed %q: shards and plan_query need pages (only paged feeds can be sharded)", f.Name)
+	}
+	if err == nil && f.Shards == 0 && f.PlanQuery != "" {
+		err = p.errf(n, "feed %q: plan_query without shards", f.Name)
 	}
 	return f, err
 }
@@ -516,8 +544,8 @@ func (p *parser) pages(n *yaml.Node) (*Pages, error) {
 	return pg, err
 }
 
-func (p *parser) group(n *yaml.Node) (*transform.GroupSpec, error) {
-	g := &transform.GroupSpec{Pos: p.pos(n)}
+func (p *parser) group(n *yaml.Node) (*row.GroupSpec, error) {
+	g := &row.GroupSpec{Pos: p.pos(n)}
 	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
 		switch key {
 		case "by":
@@ -539,10 +567,10 @@ func (p *parser) group(n *yaml.Node) (*transform.GroupSpec, error) {
 const maxScale = 65
 
 // fields parses an ordered allowlist: `key: Column` or `key: {column, type, omit_null, scale}`.
-func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
-	var out []transform.FieldSpec
+func (p *parser) fields(n *yaml.Node) ([]row.FieldSpec, error) {
+	var out []row.FieldSpec
 	err := p.mapping(n, func(key string, k, v *yaml.Node) error {
-		fs := transform.FieldSpec{Key: key, Scale: -1, Pos: p.pos(k)}
+		fs := row.FieldSpec{Key: key, Scale: -1, Pos: p.pos(k)}
 		switch v.Kind {
 		case yaml.ScalarNode:
 			fs.Column = v.Value
@@ -552,7 +580,7 @@ func (p *parser) fields(n *yaml.Node) ([]transform.FieldSpec, error) {
 				case "column":
 					return p.str(v, &fs.Column)
 				case "type":
-					kind, err := transform.ParseKind(v.Value)
+					kind, err := row.ParseKind(v.Value)
 					if err != nil {
 						return p.errf(v, "%v", err)
 					}

@@ -10,7 +10,7 @@ import (
 )
 
 func TestLoadSample(t *testing.T) {
-	f, err := Load("../../sqlfeed.yaml")
+	f, err := Load("../../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -82,6 +82,9 @@ func TestParseErrors(t *testing.T) {
 		{"pages bad grace", base + "    pages: {by: x, grace: 1 day}\n", `f.yaml:6: pages.grace: want a positive duration`},
 		{"pages negative grace", base + "    pages: {by: x, grace: -1h}\n", `pages.grace: want a positive duration`},
 		{"pages unknown key", base + "    pages: {by: x, size: 3}\n", `f.yaml:6: unknown key "size" in pages`},
+		{"shards unpaged", base + "    shards: 4\n", `f.yaml:3: feed "a": shards and plan_query need pages`},
+		{"shards zero", base + "    pages: {by: x}\n    shards: 0\n", `f.yaml:7: shards must be at least 1, got 0`},
+		{"plan_query unsharded", base + "    pages: {by: x}\n    plan_query: SELECT 1, 2\n", `plan_query without shards`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -90,6 +93,17 @@ func TestParseErrors(t *testing.T) {
 				t.Fatalf("error %v\nwant it to contain %q", err, tt.want)
 			}
 		})
+	}
+}
+
+// TestShards: a paged feed takes shards and plan_query.
+func TestShards(t *testing.T) {
+	f, err := Parse("f.yaml", []byte(base+"    pages: {by: x}\n    shards: 8\n    plan_query: SELECT MIN(x), MAX(x) FROM t\n"), transform.Default)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g := f.Feeds[0]; g.Shards != 8 || g.PlanQuery != "SELECT MIN(x), MAX(x) FROM t" {
+		t.Fatalf("shards %d, plan_query %q", g.Shards, g.PlanQuery)
 	}
 }
 

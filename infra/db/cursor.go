@@ -7,7 +7,7 @@ import (
 	"fmt"
 	"time"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 // Cursor streams the rows of one query inside its read-only transaction. It
@@ -17,10 +17,10 @@ type Cursor struct {
 	conn   *sql.Conn
 	rows   *sql.Rows
 	cancel context.CancelFunc
-	cols   []transform.Column
+	cols   []row.Column
 	raw    []any
 	ptrs   []any
-	row    []transform.Value
+	row    []row.Value
 	arena  []byte // the current block of keep
 	// scanErr is the first conversion error of colScanner in this row.
 	scanErr error
@@ -39,13 +39,14 @@ type Cursor struct {
 // Connection failures before the first row (a server restarted, an idle
 // connection killed) are retried on a new connection with a bounded
 // backoff; a failure after rows have flowed ends the iteration (see Err).
-func (db *DB) Query(ctx context.Context, query string) (*Cursor, error) {
+// args bind the query's parameters (RangeQuery).
+func (db *DB) Query(ctx context.Context, query string, args ...any) (*Cursor, error) {
 	if err := checkStatement(db.Engine(), query); err != nil {
 		return nil, err
 	}
 	wait := db.opt.Backoff
 	for attempt := 0; ; attempt++ {
-		c, err := db.start(ctx, query)
+		c, err := db.start(ctx, query, args)
 		if err == nil {
 			return c, nil
 		}
@@ -70,7 +71,7 @@ func (db *DB) transient(err error) bool {
 
 // start is one attempt of Query: take a connection, ping it, begin the
 // transaction, run the query and fetch the first row.
-func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
+func (db *DB) start(ctx context.Context, query string, args []any) (_ *Cursor, err error) {
 	qctx, cancel := context.WithCancel(ctx)
 	conn, err := db.X.Conn(qctx)
 	if err != nil {
@@ -95,7 +96,7 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	if err := db.d.begin(qctx, db, conn, timeout); err != nil {
 		return nil, db.errorf("begin read-only transaction", err)
 	}
-	c.rows, err = conn.QueryContext(qctx, query)
+	c.rows, err = conn.QueryContext(qctx, query, args...)
 	if err != nil {
 		return nil, db.errorf("query", err)
 	}
@@ -106,7 +107,7 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	if len(cts) == 0 { // e.g. SELECT … INTO OUTFILE, COPY … TO PROGRAM
 		return nil, db.errorf("query", errors.New("the statement returned no result set; a feed's query is one SELECT returning at least one column"))
 	}
-	c.cols = make([]transform.Column, len(cts))
+	c.cols = make([]row.Column, len(cts))
 	for i, ct := range cts {
 		c.cols[i] = db.d.column(ct)
 	}
@@ -115,7 +116,7 @@ func (db *DB) start(ctx context.Context, query string) (_ *Cursor, err error) {
 	for i := range c.raw {
 		c.ptrs[i] = &colScanner{c: c, i: i}
 	}
-	c.row = make([]transform.Value, len(cts))
+	c.row = make([]row.Value, len(cts))
 	c.first, c.pending = c.rows.Next(), true
 	if !c.first {
 		c.done = true
@@ -179,7 +180,7 @@ func (c *Cursor) keep(b []byte) []byte {
 }
 
 // Columns returns the result columns.
-func (c *Cursor) Columns() []transform.Column { return c.cols }
+func (c *Cursor) Columns() []row.Column { return c.cols }
 
 // Next advances to the next row; it returns false at the end or on error (see Err).
 func (c *Cursor) Next() bool {
@@ -225,7 +226,7 @@ func (c *Cursor) Next() bool {
 // but the values in it never alias the driver's buffers ([]byte values are the
 // row's own copies), so a copy of the slice stays valid: the exporter reads
 // rows ahead into batches this way.
-func (c *Cursor) Row() []transform.Value { return c.row }
+func (c *Cursor) Row() []row.Value { return c.row }
 
 // Err returns the error that ended the iteration, if any.
 func (c *Cursor) Err() error {

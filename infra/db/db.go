@@ -1,5 +1,5 @@
 // Package db opens the source databases (SQLite, MySQL/MariaDB, PostgreSQL)
-// through sqlx and streams query results as normalised rows (transform.Value),
+// through sqlx and streams query results as normalised rows (row.Value),
 // each query in a read-only transaction with a consistent snapshot.
 //
 // A DB is meant to be opened once per process and reused across runs (Lambda
@@ -49,7 +49,7 @@ import (
 
 	"github.com/jmoiron/sqlx"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 // dialect is what differs between engines.
@@ -61,15 +61,15 @@ type dialect struct {
 	begin func(ctx context.Context, db *DB, conn *sql.Conn, timeout time.Duration) error
 	// end ends the transaction begun by begin.
 	end string
-	// column maps a driver column type to a transform.Column.
-	column func(ct *sql.ColumnType) transform.Column
-	// normalize turns a non-nil scanned driver value into a transform.Value
+	// column maps a driver column type to a row.Column.
+	column func(ct *sql.ColumnType) row.Column
+	// normalize turns a non-nil scanned driver value into a row.Value
 	// (may be nil: values are already normalised).
-	normalize func(col *transform.Column, v any) (transform.Value, error)
+	normalize func(col *row.Column, v any) (row.Value, error)
 	// scanBytes, when set, converts a []byte value as it is scanned (b
 	// aliases the driver's buffer: keep copies what must outlive the row).
 	// Its results must be left as they are by normalize.
-	scanBytes func(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error)
+	scanBytes func(col *row.Column, b []byte, keep func([]byte) []byte) (row.Value, error)
 	// owned means the driver's []byte values are fresh allocations, never
 	// reused: they are kept as they are instead of copied.
 	owned bool
@@ -78,7 +78,7 @@ type dialect struct {
 	transient func(err error) bool
 	// described, when set, restores the names the query itself returns from
 	// those of its wrapping by Describe.
-	described func(cols []transform.Column)
+	described func(cols []row.Column)
 }
 
 var dialects = map[string]*dialect{}
@@ -167,7 +167,7 @@ func (db *DB) Ping(ctx context.Context) error {
 // errorf wraps err with what was done and the (redacted) DSN, which names
 // host and port but never the password.
 func (db *DB) errorf(what string, err error) error {
-	return &Error{Op: what, DSN: db.DSN.String(), Msg: redactErr(err, db.DSN), err: err}
+	return &Error{Op: what, DSN: db.DSN.String(), Msg: redactErr(err, db.DSN), err: err, transient: db.transient(err)}
 }
 
 // Error is a database failure; its text names the operation and the database
@@ -179,7 +179,14 @@ type Error struct {
 	DSN string
 	Msg string
 	err error
+	// transient: a connection failure (server restarted, connection killed,
+	// too many connections) that a later attempt may not meet.
+	transient bool
 }
+
+// Transient reports whether the failure was the connection's, not the
+// query's: worth retrying the whole step later.
+func (e *Error) Transient() bool { return e.transient }
 
 // Error returns "op on host:port: message" (never a password).
 func (e *Error) Error() string { return fmt.Sprintf("%s on %s: %s", e.Op, e.DSN, e.Msg) }
@@ -216,7 +223,7 @@ func discard(conn *sql.Conn) {
 
 // Describe returns the columns query would return, without reading any row: it
 // runs the query wrapped in a derived table with LIMIT 0.
-func (db *DB) Describe(ctx context.Context, query string) ([]transform.Column, error) {
+func (db *DB) Describe(ctx context.Context, query string) ([]row.Column, error) {
 	if err := checkStatement(db.Engine(), query); err != nil {
 		return nil, err
 	}

@@ -15,7 +15,7 @@ import (
 
 	"github.com/go-sql-driver/mysql"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 func init() {
@@ -141,38 +141,38 @@ func (db *DB) mysqlFlavor(ctx context.Context, conn *sql.Conn) (string, error) {
 //   - MariaDB's JSON is a LONGTEXT alias and arrives as text; use `type: json`.
 //   - TIMESTAMP is an instant (the session time zone is UTC); DATETIME is a wall
 //     clock time read in the feed's time zone.
-func mysqlColumn(ct *sql.ColumnType) transform.Column {
+func mysqlColumn(ct *sql.ColumnType) row.Column {
 	t := ct.DatabaseTypeName()
-	c := transform.Column{Name: ct.Name(), DBType: t, Nullable: true}
+	c := row.Column{Name: ct.Name(), DBType: t, Nullable: true}
 	if n, ok := ct.Nullable(); ok {
 		c.Nullable = n
 	}
 	switch strings.TrimPrefix(t, "UNSIGNED ") {
 	case "TINYINT", "SMALLINT", "MEDIUMINT", "INT", "BIGINT", "YEAR":
-		c.Kind = transform.KindInt
+		c.Kind = row.KindInt
 	case "DECIMAL":
-		c.Kind = transform.KindDecimal
+		c.Kind = row.KindDecimal
 	case "FLOAT", "DOUBLE":
-		c.Kind = transform.KindFloat
+		c.Kind = row.KindFloat
 	case "BIT":
-		c.Kind = transform.KindBool
+		c.Kind = row.KindBool
 	case "DATE":
-		c.Kind = transform.KindDate
+		c.Kind = row.KindDate
 	case "DATETIME":
-		c.Kind = transform.KindDateTime
+		c.Kind = row.KindDateTime
 	case "TIMESTAMP":
-		c.Kind = transform.KindDateTime
+		c.Kind = row.KindDateTime
 		c.Zoned = true
 	case "TIME":
-		c.Kind = transform.KindTime
+		c.Kind = row.KindTime
 	case "JSON": // MySQL's JSON type: the server stores only valid JSON
-		c.Kind, c.ValidJSON = transform.KindJSON, true
+		c.Kind, c.ValidJSON = row.KindJSON, true
 	case "CHAR", "VARCHAR", "TEXT", "TINYTEXT", "MEDIUMTEXT", "LONGTEXT", "ENUM", "SET":
-		c.Kind = transform.KindString
+		c.Kind = row.KindString
 	case "BINARY", "VARBINARY", "BLOB", "TINYBLOB", "MEDIUMBLOB", "LONGBLOB", "GEOMETRY", "VECTOR":
-		c.Kind = transform.KindBase64
+		c.Kind = row.KindBase64
 	default: // NULL literal and unknown types: decided per value
-		c.Kind = transform.KindAny
+		c.Kind = row.KindAny
 	}
 	return c
 }
@@ -181,7 +181,7 @@ func mysqlColumn(ct *sql.ColumnType) transform.Column {
 // driver already returns int64/uint64 for integers, float32 for FLOAT and
 // float64 for DOUBLE; everything else is the server's text, converted by
 // mysqlBytes as it is scanned.
-func mysqlNormalize(_ *transform.Column, v any) (transform.Value, error) {
+func mysqlNormalize(_ *row.Column, v any) (row.Value, error) {
 	switch x := v.(type) {
 	case float32:
 		return float32To64(x), nil
@@ -193,11 +193,11 @@ func mysqlNormalize(_ *transform.Column, v any) (transform.Value, error) {
 // digits, BIT(n) is big-endian bits, dates are parsed (zero dates are NULL),
 // TIME is a string; other text stays bytes (copied by keep, as b is the
 // driver's buffer).
-func mysqlBytes(col *transform.Column, b []byte, keep func([]byte) []byte) (transform.Value, error) {
+func mysqlBytes(col *row.Column, b []byte, keep func([]byte) []byte) (row.Value, error) {
 	switch col.Kind {
-	case transform.KindDecimal:
-		return transform.Decimal(keep(b)), nil
-	case transform.KindBool: // BIT(n): big-endian bits
+	case row.KindDecimal:
+		return row.Decimal(keep(b)), nil
+	case row.KindBool: // BIT(n): big-endian bits
 		if len(b) > 8 {
 			return nil, fmt.Errorf("BIT value of %d bytes", len(b))
 		}
@@ -206,7 +206,7 @@ func mysqlBytes(col *transform.Column, b []byte, keep func([]byte) []byte) (tran
 			n = n<<8 | uint64(c)
 		}
 		return n, nil
-	case transform.KindDate, transform.KindDateTime:
+	case row.KindDate, row.KindDateTime:
 		if t, zero, ok := parseMySQLTime(b); ok {
 			if zero {
 				return nil, nil // 0000-00-00: no date
@@ -214,7 +214,7 @@ func mysqlBytes(col *transform.Column, b []byte, keep func([]byte) []byte) (tran
 			return t, nil
 		}
 		return string(b), nil // out of range: Env reports it
-	case transform.KindTime:
+	case row.KindTime:
 		return string(b), nil
 	}
 	return keep(b), nil

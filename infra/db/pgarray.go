@@ -5,13 +5,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 // parsePGArray parses the text form of a Postgres array ({1,2,NULL},
 // {{"a b","c"},{d,e}}, [0:1]={1,2}) into nested []any whose elements are the
 // transform values of col.Elem (numbers, booleans, decimals, text...).
-func parsePGArray(s string, col *transform.Column) (transform.Value, error) {
+func parsePGArray(s string, col *row.Column) (row.Value, error) {
 	if strings.HasPrefix(s, "[") { // explicit bounds: "[0:2]={...}"
 		if i := strings.Index(s, "="); i >= 0 {
 			s = s[i+1:]
@@ -38,7 +38,7 @@ func truncate(s string, n int) string {
 type pgArrayParser struct {
 	s   string
 	i   int
-	col *transform.Column
+	col *row.Column
 }
 
 func (p *pgArrayParser) array() ([]any, error) {
@@ -120,11 +120,11 @@ func (p *pgArrayParser) quoted() (string, error) {
 }
 
 // pgElem converts the text of one array element to the value of the element kind.
-func pgElem(text string, col *transform.Column) (any, error) {
+func pgElem(text string, col *row.Column) (any, error) {
 	switch col.Elem {
-	case transform.KindDecimal:
-		return transform.Decimal(text), nil
-	case transform.KindBool:
+	case row.KindDecimal:
+		return row.Decimal(text), nil
+	case row.KindBool:
 		switch text {
 		case "t":
 			return true, nil
@@ -132,7 +132,7 @@ func pgElem(text string, col *transform.Column) (any, error) {
 			return false, nil
 		}
 		return nil, fmt.Errorf("boolean %q", text)
-	case transform.KindBase64: // bytea's hex text form: \x0102
+	case row.KindBase64: // bytea's hex text form: \x0102
 		if h, ok := strings.CutPrefix(text, `\x`); ok {
 			b, err := hex.DecodeString(h)
 			if err != nil {

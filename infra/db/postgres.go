@@ -13,7 +13,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/stdlib"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 func init() {
@@ -63,55 +63,55 @@ func postgresBegin(ctx context.Context, _ *DB, conn *sql.Conn, timeout time.Dura
 // postgresColumn maps a Postgres type (pgx's name for the OID) to a Kind.
 // Arrays of known element types publish as JSON arrays; types pgx does not know
 // (user enums, domains, ...) publish as their text.
-func postgresColumn(ct *sql.ColumnType) transform.Column {
+func postgresColumn(ct *sql.ColumnType) row.Column {
 	t := ct.DatabaseTypeName()
-	c := transform.Column{Name: ct.Name(), DBType: t, Nullable: true}
+	c := row.Column{Name: ct.Name(), DBType: t, Nullable: true}
 	if n, ok := ct.Nullable(); ok {
 		c.Nullable = n
 	}
 	if elem, ok := strings.CutPrefix(t, "_"); ok {
-		c.Kind = transform.KindArray
+		c.Kind = row.KindArray
 		c.Elem = postgresKind(elem)
 		c.Zoned = elem == "TIMESTAMPTZ" || elem == "TIMETZ"
-		if c.Elem == transform.KindAny {
-			c.Elem = transform.KindString
+		if c.Elem == row.KindAny {
+			c.Elem = row.KindString
 		}
 		return c
 	}
 	c.Kind = postgresKind(t)
 	c.Zoned = t == "TIMESTAMPTZ" || t == "TIMETZ"
-	c.ValidJSON = c.Kind == transform.KindJSON // json/jsonb: checked by the server
+	c.ValidJSON = c.Kind == row.KindJSON // json/jsonb: checked by the server
 	return c
 }
 
-func postgresKind(t string) transform.Kind {
+func postgresKind(t string) row.Kind {
 	switch t {
 	case "INT2", "INT4", "INT8", "OID", "XID", "CID":
-		return transform.KindInt
+		return row.KindInt
 	case "NUMERIC":
-		return transform.KindDecimal
+		return row.KindDecimal
 	case "FLOAT4", "FLOAT8":
-		return transform.KindFloat
+		return row.KindFloat
 	case "BOOL":
-		return transform.KindBool
+		return row.KindBool
 	case "DATE":
-		return transform.KindDate
+		return row.KindDate
 	case "TIMESTAMP", "TIMESTAMPTZ":
-		return transform.KindDateTime
+		return row.KindDateTime
 	case "TIME":
-		return transform.KindTime
+		return row.KindTime
 	case "JSON", "JSONB":
-		return transform.KindJSON
+		return row.KindJSON
 	case "BYTEA":
-		return transform.KindBase64
+		return row.KindBase64
 	case "":
-		return transform.KindAny
+		return row.KindAny
 	}
-	return transform.KindString // text, varchar, bpchar, name, uuid, interval, timetz, inet, money, enums...
+	return row.KindString // text, varchar, bpchar, name, uuid, interval, timetz, inet, money, enums...
 }
 
 // postgresNormalize turns pgx's database/sql values into transform values.
-func postgresNormalize(col *transform.Column, v any) (transform.Value, error) {
+func postgresNormalize(col *row.Column, v any) (row.Value, error) {
 	switch x := v.(type) {
 	case float64:
 		if col.DBType == "FLOAT4" && !math.IsNaN(x) && !math.IsInf(x, 0) {
@@ -120,9 +120,9 @@ func postgresNormalize(col *transform.Column, v any) (transform.Value, error) {
 		return x, nil
 	case string:
 		switch col.Kind {
-		case transform.KindDecimal:
-			return transform.Decimal(x), nil
-		case transform.KindArray:
+		case row.KindDecimal:
+			return row.Decimal(x), nil
+		case row.KindArray:
 			return parsePGArray(x, col)
 		}
 	}

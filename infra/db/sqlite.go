@@ -12,7 +12,7 @@ import (
 
 	"modernc.org/sqlite"
 
-	"github.com/sqlfeed/sqlfeed/transform"
+	"github.com/sqlfeed/sqlfeed/row"
 )
 
 func init() {
@@ -50,7 +50,7 @@ func init() {
 // sqliteDescribed undoes SQLite's renaming of duplicate column names in a
 // subquery (a, a → a, a:1; compared ignoring case), so that Describe reports
 // the names the query returns and a duplicate is refused as it is by a run.
-func sqliteDescribed(cols []transform.Column) {
+func sqliteDescribed(cols []row.Column) {
 	for i := range cols {
 		name := cols[i].Name
 		j := strings.LastIndexByte(name, ':')
@@ -107,35 +107,35 @@ func readOnlyAuthorizer(action sqlite.AuthorizerActionCode, arg1, _, _, _ string
 
 // sqliteColumn maps a declared SQLite column type (its affinity rules) to a Kind.
 // Expressions have no declared type and get KindAny (decided per value).
-func sqliteColumn(ct *sql.ColumnType) transform.Column {
+func sqliteColumn(ct *sql.ColumnType) row.Column {
 	t := baseType(ct.DatabaseTypeName())
-	c := transform.Column{Name: ct.Name(), DBType: t, Nullable: true}
+	c := row.Column{Name: ct.Name(), DBType: t, Nullable: true}
 	if n, ok := ct.Nullable(); ok {
 		c.Nullable = n
 	}
 	switch {
 	case t == "":
-		c.Kind = transform.KindAny
+		c.Kind = row.KindAny
 	case strings.Contains(t, "INT"):
-		c.Kind = transform.KindInt
+		c.Kind = row.KindInt
 	case strings.Contains(t, "CHAR"), strings.Contains(t, "CLOB"), strings.Contains(t, "TEXT"):
-		c.Kind = transform.KindString
+		c.Kind = row.KindString
 	case strings.Contains(t, "BLOB"):
-		c.Kind = transform.KindBase64
+		c.Kind = row.KindBase64
 	case strings.Contains(t, "REAL"), strings.Contains(t, "FLOA"), strings.Contains(t, "DOUB"):
-		c.Kind = transform.KindFloat
+		c.Kind = row.KindFloat
 	case strings.Contains(t, "BOOL"):
-		c.Kind = transform.KindBool
+		c.Kind = row.KindBool
 	case t == "DATETIME", t == "TIMESTAMP":
-		c.Kind = transform.KindDateTime
+		c.Kind = row.KindDateTime
 	case t == "DATE":
-		c.Kind = transform.KindDate
+		c.Kind = row.KindDate
 	case t == "TIME":
-		c.Kind = transform.KindTime
+		c.Kind = row.KindTime
 	case t == "JSON":
-		c.Kind = transform.KindJSON
+		c.Kind = row.KindJSON
 	default: // NUMERIC, DECIMAL and other numeric affinity
-		c.Kind = transform.KindDecimal
+		c.Kind = row.KindDecimal
 	}
 	return c
 }

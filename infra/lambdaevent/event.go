@@ -1,7 +1,9 @@
 // Package lambdaevent parses what the export function is invoked with
-// (CONTRACT §6): a classic CloudWatch/EventBridge "Scheduled Event", or a direct
+// (CONTRACT §6): a classic CloudWatch/EventBridge "Scheduled Event", a direct
 // input {"feeds": [...], "scheduled_time": "..."} such as EventBridge Scheduler
-// sends with <aws.scheduler.scheduled-time>. Anything else is a bad request.
+// sends with <aws.scheduler.scheduled-time>, the deploy's pre-traffic test, or
+// a step of a sharded feed's state machine ({"sqlfeed": "plan"|"shard"|"commit",
+// ...}, README "Sharded feeds"). Anything else is a bad request.
 package lambdaevent
 
 import (
@@ -24,6 +26,13 @@ const (
 	// (feed optional): validate every feed against the database and export one
 	// to the state prefix, publishing nothing.
 	KindPreTraffic = "pretraffic"
+	// The steps of a sharded feed (README "Sharded feeds"):
+	// {"sqlfeed": "plan", "feed", "scheduled_time"?},
+	// {"sqlfeed": "shard", "feed", "run_id", "index", "config_digest"} and
+	// {"sqlfeed": "commit", "feed", "run_id", "config_digest"}.
+	KindPlan   = "plan"
+	KindShard  = "shard"
+	KindCommit = "commit"
 )
 
 // Request is a parsed invocation.
@@ -35,6 +44,10 @@ type Request struct {
 	ScheduledTime time.Time
 	// ID is the event id of a Scheduled Event.
 	ID string
+	// RunID (8 lowercase hex) and ConfigDigest (64 lowercase hex) name the
+	// plan of a shard or commit step; Shard is the shard's index.
+	RunID, ConfigDigest string
+	Shard               int
 }
 
 // BadRequest is the error for an event that is neither form.
@@ -121,6 +134,9 @@ func Parse(payload []byte, scheduledFeeds []string, now func() time.Time) (Reque
 	if raw, ok := keys["pretraffic"]; ok && len(keys) == 1 {
 		return parsePreTraffic(raw)
 	}
+	if _, ok := keys["sqlfeed"]; ok {
+		return parseStep(payload, now)
+	}
 	if len(keys) == 0 {
 		return Request{}, bad(`empty event: send a Scheduled Event or {"feeds": [...], "scheduled_time": "..."}`)
 	}
@@ -170,18 +186,28 @@ func parseDirect(payload []byte, now func() time.Time) (Request, error) {
 		r.ScheduledTime = now().UTC().Truncate(time.Second)
 		return r, nil
 	}
-	t, err := time.Parse(time.RFC3339Nano, *d.ScheduledTime)
+	t, err := scheduledTime(*d.ScheduledTime, now)
 	if err != nil {
-		return Request{}, bad("scheduled_time %q is not an RFC 3339 time", *d.ScheduledTime)
-	}
-	if t.Year() < 2000 || t.Year() > 9999 {
-		return Request{}, bad("scheduled_time %q is out of range", *d.ScheduledTime)
-	}
-	if err := notFuture("scheduled_time", t, now()); err != nil {
 		return Request{}, err
 	}
-	r.ScheduledTime = t.UTC()
+	r.ScheduledTime = t
 	return r, nil
+}
+
+// scheduledTime parses a scheduled_time: RFC 3339, years 2000-9999, not more
+// than MaxFuture ahead of now; in UTC.
+func scheduledTime(v string, now func() time.Time) (time.Time, error) {
+	t, err := time.Parse(time.RFC3339Nano, v)
+	if err != nil {
+		return time.Time{}, bad("scheduled_time %q is not an RFC 3339 time", v)
+	}
+	if t.Year() < 2000 || t.Year() > 9999 {
+		return time.Time{}, bad("scheduled_time %q is out of range", v)
+	}
+	if err := notFuture("scheduled_time", t, now()); err != nil {
+		return time.Time{}, err
+	}
+	return t.UTC(), nil
 }
 
 func parsePreTraffic(raw json.RawMessage) (Request, error) {
@@ -199,6 +225,91 @@ func parsePreTraffic(raw json.RawMessage) (Request, error) {
 			return Request{}, bad("feed %q is not a feed name ([a-z0-9-]+)", p.Feed)
 		}
 		r.Feeds = []string{p.Feed}
+	}
+	return r, nil
+}
+
+// step is the payload of a sharded feed's step; which keys a step takes is
+// checked in parseStep.
+type step struct {
+	Step          string  `json:"sqlfeed"`
+	Feed          *string `json:"feed"`
+	ScheduledTime *string `json:"scheduled_time"`
+	RunID         *string `json:"run_id"`
+	Index         *int    `json:"index"`
+	ConfigDigest  *string `json:"config_digest"`
+	// Function is the version ARN the state machine invokes (the plan's
+	// items carry it); informational, the runtime knows its own version.
+	Function *string `json:"function"`
+}
+
+// MaxShards bounds a shard index (a plan never has more ranges).
+const MaxShards = 100000
+
+var (
+	runIDRE  = regexp.MustCompile(`^[0-9a-f]{8}$`)
+	digestRE = regexp.MustCompile(`^[0-9a-f]{64}$`)
+)
+
+func parseStep(payload []byte, now func() time.Time) (Request, error) {
+	dec := json.NewDecoder(bytes.NewReader(payload))
+	dec.DisallowUnknownFields()
+	var s step
+	if err := dec.Decode(&s); err != nil {
+		return Request{}, bad(`sharded-feed step: %v`, err)
+	}
+	r := Request{Kind: s.Step}
+	// allowed lists the optional keys the step takes beyond sqlfeed and feed.
+	var allowed map[string]bool
+	switch s.Step {
+	case KindPlan:
+		allowed = map[string]bool{"scheduled_time": true}
+	case KindShard:
+		allowed = map[string]bool{"run_id": true, "index": true, "config_digest": true, "function": true}
+	case KindCommit:
+		allowed = map[string]bool{"run_id": true, "config_digest": true, "function": true}
+	default:
+		return Request{}, bad(`"sqlfeed": %q: want plan, shard or commit`, s.Step)
+	}
+	for _, k := range []struct {
+		key string
+		set bool
+	}{{"scheduled_time", s.ScheduledTime != nil}, {"run_id", s.RunID != nil}, {"index", s.Index != nil},
+		{"config_digest", s.ConfigDigest != nil}, {"function", s.Function != nil}} {
+		if k.set && !allowed[k.key] {
+			return Request{}, bad("%s step: unexpected key %q", s.Step, k.key)
+		}
+	}
+	if s.Feed == nil || !feedName.MatchString(*s.Feed) {
+		return Request{}, bad(`%s step: "feed" must name a feed ([a-z0-9-]+)`, s.Step)
+	}
+	r.Feeds = []string{*s.Feed}
+	if s.Step == KindPlan {
+		r.ScheduledTime = now().UTC().Truncate(time.Second)
+		if s.ScheduledTime != nil {
+			t, err := scheduledTime(*s.ScheduledTime, now)
+			if err != nil {
+				return Request{}, err
+			}
+			r.ScheduledTime = t
+		}
+		return r, nil
+	}
+	if s.RunID == nil || !runIDRE.MatchString(*s.RunID) {
+		return Request{}, bad(`%s step: "run_id" must be 8 lowercase hex digits`, s.Step)
+	}
+	if s.ConfigDigest == nil || !digestRE.MatchString(*s.ConfigDigest) {
+		return Request{}, bad(`%s step: "config_digest" must be 64 lowercase hex digits`, s.Step)
+	}
+	if s.Function != nil && *s.Function == "" {
+		return Request{}, bad(`%s step: "function" is empty`, s.Step)
+	}
+	r.RunID, r.ConfigDigest = *s.RunID, *s.ConfigDigest
+	if s.Step == KindShard {
+		if s.Index == nil || *s.Index < 0 || *s.Index >= MaxShards {
+			return Request{}, bad(`shard step: "index" must be an integer from 0 to %d`, MaxShards-1)
+		}
+		r.Shard = *s.Index
 	}
 	return r, nil
 }

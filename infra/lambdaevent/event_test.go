@@ -98,7 +98,7 @@ func TestFeedsFromEnv(t *testing.T) {
 }
 
 func FuzzParse(f *testing.F) {
-	for _, name := range []string{"scheduled-event.json", "scheduler-input.json", "bad-event.json"} {
+	for _, name := range []string{"scheduled-event.json", "scheduler-input.json", "bad-event.json", "plan.json", "shard.json", "commit.json"} {
 		f.Add(readEvent(f, name))
 	}
 	for _, s := range []string{`{}`, `{"feeds":[]}`, `{"scheduled_time":"2026-01-01T00:00:00Z"}`, `{"detail-type":"Scheduled Event","source":"aws.events","time":"2026-11-22T14:00:00Z"}`, `[]`, `"x"`} {
@@ -112,7 +112,20 @@ func FuzzParse(f *testing.F) {
 			}
 			return
 		}
-		if r.Kind != KindScheduled && r.Kind != KindDirect {
+		switch r.Kind {
+		case KindScheduled, KindDirect:
+		case KindPlan, KindShard, KindCommit:
+			if len(r.Feeds) != 1 {
+				t.Fatalf("%s step with feeds %q", r.Kind, r.Feeds)
+			}
+			if r.Kind == KindPlan {
+				break
+			}
+			if !runIDRE.MatchString(r.RunID) || !digestRE.MatchString(r.ConfigDigest) || r.Shard < 0 || r.Shard >= MaxShards {
+				t.Fatalf("%s step %+v", r.Kind, r)
+			}
+			return
+		default:
 			t.Fatalf("kind %q", r.Kind)
 		}
 		if r.ScheduledTime.IsZero() || r.ScheduledTime.Location() != time.UTC {
@@ -124,6 +137,68 @@ func FuzzParse(f *testing.F) {
 			}
 		}
 	})
+}
+
+func TestParseSteps(t *testing.T) {
+	const digest = "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef"
+	at := time.Date(2026, 11, 22, 14, 0, 0, 0, time.UTC)
+	for _, name := range []string{"plan.json", "shard.json", "commit.json"} {
+		r, err := Parse(readEvent(t, name), nil, fixed)
+		if err != nil {
+			t.Fatalf("%s: %v", name, err)
+		}
+		want := map[string]Request{
+			"plan.json":   {Kind: KindPlan, Feeds: []string{"tracks-paged"}, ScheduledTime: at},
+			"shard.json":  {Kind: KindShard, Feeds: []string{"tracks-paged"}, RunID: "1a2b3c4d", ConfigDigest: digest, Shard: 2},
+			"commit.json": {Kind: KindCommit, Feeds: []string{"tracks-paged"}, RunID: "1a2b3c4d", ConfigDigest: digest},
+		}[name]
+		if !reflect.DeepEqual(r, want) {
+			t.Errorf("%s: %+v\nwant %+v", name, r, want)
+		}
+	}
+	shard := func(extra string) string {
+		return `{"sqlfeed":"shard","feed":"t","run_id":"1a2b3c4d","config_digest":"` + digest + `"` + extra + `}`
+	}
+	for _, c := range []struct{ name, in, want string }{
+		{"manual plan", `{"sqlfeed":"plan","feed":"t"}`, ""},
+		{"shard without function", shard(`,"index":0`), ""},
+		{"unknown step", `{"sqlfeed":"publish","feed":"t"}`, "want plan, shard or commit"},
+		{"step not a string", `{"sqlfeed":1,"feed":"t"}`, "sharded-feed step"},
+		{"no feed", `{"sqlfeed":"plan"}`, `"feed" must name a feed`},
+		{"bad feed", `{"sqlfeed":"plan","feed":"../x"}`, `"feed" must name a feed`},
+		{"feeds list", `{"sqlfeed":"plan","feeds":["t"]}`, "unknown field"},
+		{"plan with index", `{"sqlfeed":"plan","feed":"t","index":1}`, `unexpected key "index"`},
+		{"plan in the future", `{"sqlfeed":"plan","feed":"t","scheduled_time":"2026-11-22T15:00:00Z"}`, "in the future"},
+		{"plan with a bad time", `{"sqlfeed":"plan","feed":"t","scheduled_time":"yesterday"}`, "not an RFC 3339 time"},
+		{"shard without index", shard(``), `"index" must be`},
+		{"negative index", shard(`,"index":-1`), `"index" must be`},
+		{"huge index", shard(`,"index":100000`), `"index" must be`},
+		{"fractional index", shard(`,"index":1.5`), "sharded-feed step"},
+		{"string index", shard(`,"index":"1"`), "sharded-feed step"},
+		{"empty function", shard(`,"index":1,"function":""`), `"function" is empty`},
+		{"shard with a time", shard(`,"index":1,"scheduled_time":"2026-11-22T14:00:00Z"`), `unexpected key "scheduled_time"`},
+		{"commit with index", `{"sqlfeed":"commit","feed":"t","run_id":"1a2b3c4d","config_digest":"` + digest + `","index":0}`, `unexpected key "index"`},
+		{"upper-case run id", `{"sqlfeed":"commit","feed":"t","run_id":"1A2B3C4D","config_digest":"` + digest + `"}`, `"run_id" must be`},
+		{"short digest", `{"sqlfeed":"commit","feed":"t","run_id":"1a2b3c4d","config_digest":"abc"}`, `"config_digest" must be`},
+		{"no digest", `{"sqlfeed":"commit","feed":"t","run_id":"1a2b3c4d"}`, `"config_digest" must be`},
+		{"trailing text", `{"sqlfeed":"plan","feed":"t"} {}`, "not valid JSON"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			r, err := Parse([]byte(c.in), nil, fixed)
+			if c.want == "" {
+				if err != nil {
+					t.Fatal(err)
+				}
+				if r.Kind == KindPlan && !r.ScheduledTime.Equal(fixed().Truncate(time.Second)) {
+					t.Errorf("manual plan at %v", r.ScheduledTime)
+				}
+				return
+			}
+			if !IsBadRequest(err) || !strings.Contains(err.Error(), c.want) {
+				t.Fatalf("err = %v, want a bad request with %q", err, c.want)
+			}
+		})
+	}
 }
 
 func TestParsePreTraffic(t *testing.T) {

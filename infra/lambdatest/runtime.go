@@ -44,6 +44,7 @@ type ErrorBody struct {
 
 type invocation struct {
 	id       string
+	arn      string // the invoked function ARN
 	payload  []byte
 	deadline time.Time
 	done     chan Result
@@ -186,13 +187,22 @@ func (r *Runtime) WaitReady(timeout time.Duration) (time.Duration, error) {
 	}
 }
 
+// FunctionARN is the invoked function ARN Invoke reports to the function.
+const FunctionARN = "arn:aws:lambda:us-east-1:123456789012:function:sqlfeed-export"
+
 // Invoke sends payload as the next event and waits for the function's answer.
 func (r *Runtime) Invoke(ctx context.Context, payload []byte) (Result, error) {
+	return r.InvokeARN(ctx, FunctionARN, payload)
+}
+
+// InvokeARN is Invoke through the function ARN arn (e.g. an alias's or a
+// version's qualified ARN), as the function's context reports it.
+func (r *Runtime) InvokeARN(ctx context.Context, arn string, payload []byte) (Result, error) {
 	r.mu.Lock()
 	r.seq++
 	id := fmt.Sprintf("00000000-0000-4000-8000-%012d", r.seq)
 	r.mu.Unlock()
-	inv := &invocation{id: id, payload: payload, deadline: time.Now().Add(r.timeout), done: make(chan Result, 1)}
+	inv := &invocation{id: id, arn: arn, payload: payload, deadline: time.Now().Add(r.timeout), done: make(chan Result, 1)}
 	select {
 	case r.queue <- inv:
 	case <-r.exited:
@@ -252,7 +262,7 @@ func (r *Runtime) next(w http.ResponseWriter, req *http.Request) {
 	h.Set("Content-Type", "application/json")
 	h.Set("Lambda-Runtime-Aws-Request-Id", inv.id)
 	h.Set("Lambda-Runtime-Deadline-Ms", strconv.FormatInt(inv.deadline.UnixMilli(), 10))
-	h.Set("Lambda-Runtime-Invoked-Function-Arn", "arn:aws:lambda:us-east-1:123456789012:function:sqlfeed-export")
+	h.Set("Lambda-Runtime-Invoked-Function-Arn", inv.arn)
 	h.Set("Lambda-Runtime-Trace-Id", "Root=1-5759e988-bd862e3fe1be46a994272793;Parent=53995c3f42cd8ad8;Sampled=0")
 	w.WriteHeader(http.StatusOK)
 	w.Write(inv.payload)

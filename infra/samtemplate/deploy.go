@@ -21,7 +21,8 @@ import (
 //   - its Errors alarm watches the alias's executed version (dimension
 //     ExecutedVersion), so the old version's errors do not roll back a deploy;
 //   - every feed's staleness alarm treats missing data as breaching, over a
-//     period (Period × EvaluationPeriods) no shorter than the feed's interval.
+//     period (Period × EvaluationPeriods) no shorter than the feed's interval;
+//   - the sharded feeds' state machine is as checkStateMachines says.
 //
 // intervals maps each feed to its schedule's interval.
 func CheckDeploy(templateYAML []byte, intervals map[string]time.Duration) error {
@@ -102,6 +103,8 @@ func CheckDeploy(templateYAML []byte, intervals map[string]time.Duration) error 
 			}
 		})
 	}
+
+	checkStateMachines(doc, fail)
 
 	stale := map[string][]resource{}
 	for _, a := range resources(doc, "AWS::CloudWatch::Alarm") {

@@ -10,6 +10,7 @@ import (
 
 	"github.com/sqlfeed/sqlfeed/infra/config"
 	"github.com/sqlfeed/sqlfeed/infra/testsvc"
+	"github.com/sqlfeed/sqlfeed/transform"
 	_ "github.com/sqlfeed/sqlfeed/transform/artistcard"
 )
 
@@ -22,24 +23,35 @@ func readTemplate(t *testing.T) string {
 	return string(b)
 }
 
-func repoFeeds(t *testing.T) map[string]string {
+// repoFeeds returns sqlfeed.yaml's feeds (name → schedule) and which are sharded.
+func repoFeeds(t *testing.T) (map[string]string, map[string]bool) {
 	t.Helper()
-	cfg, err := config.Load("../../sqlfeed.yaml")
+	cfg, err := config.Load("../../sqlfeed.yaml", transform.Default)
 	if err != nil {
 		t.Fatal(err)
 	}
-	feeds := map[string]string{}
+	feeds, sharded := map[string]string{}, map[string]bool{}
 	for _, f := range cfg.Feeds {
 		feeds[f.Name] = f.Schedule
+		sharded[f.Name] = f.Pages != nil && f.Shards > 0
 	}
-	return feeds
+	n := 0
+	for _, yes := range sharded {
+		if yes {
+			n++
+		}
+	}
+	if n == 0 {
+		t.Fatal("sqlfeed.yaml has no sharded feed: the state machine would go untested")
+	}
+	return feeds, sharded
 }
 
 // The repository's template.yaml agrees with sqlfeed.yaml and keeps its security promises.
 func TestRepoTemplate(t *testing.T) {
 	tpl := readTemplate(t)
-	feeds := repoFeeds(t)
-	if err := CheckSchedules([]byte(tpl), feeds); err != nil {
+	feeds, sharded := repoFeeds(t)
+	if err := CheckSchedules([]byte(tpl), feeds, sharded); err != nil {
 		t.Error(err)
 	}
 	if err := CheckSecurity([]byte(tpl)); err != nil {
@@ -57,7 +69,7 @@ func TestRepoTemplate(t *testing.T) {
 // Each broken variant of the template is caught, with a message naming the problem.
 func TestTemplateMutations(t *testing.T) {
 	tpl := readTemplate(t)
-	feeds := repoFeeds(t)
+	feeds, sharded := repoFeeds(t)
 	cases := []struct{ name, old, new, want string }{
 		{"public list", "            Action: s3:GetObject\n", "            Action: [s3:GetObject, s3:ListBucket]\n", "may only s3:GetObject"},
 		{"public write", "            Action: s3:GetObject\n", "            Action: s3:PutObject\n", "may only s3:GetObject"},
@@ -93,6 +105,10 @@ func TestTemplateMutations(t *testing.T) {
 		{"other expression", "ScheduleExpression: rate(1 hour)", "ScheduleExpression: rate(2 hours)", `feed "tracks": ExportFunction event TracksSchedule runs rate(2 hours), sqlfeed.yaml says rate(1 hour)`},
 		{"missing feed", `{"feeds": ["artists"]`, `{"feeds": ["painters"]`, `names feed "painters"`},
 		{"no time", `"feeds": ["albums"], "scheduled_time": "<aws.scheduler.scheduled-time>"`, `"feeds": ["albums"]`, "scheduled-time"},
+		{"sharded feed on the function", `            Input: '{"feeds": ["genres"]`, `            Input: '{"feeds": ["genres", "tracks-paged"]`, `feed "tracks-paged" has 2 schedules`},
+		{"state machine input not a plan", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"feeds": ["tracks-paged"]`, "must be the plan payload"},
+		{"sharded feeds output", "    Value: tracks-paged\n", "    Value: tracks-paged,genres\n", `output ShardedFeeds is "tracks-paged,genres", want the sharded feeds "tracks-paged"`},
+		{"unsharded feed on the state machine", `'{"sqlfeed": "plan", "feed": "tracks-paged"`, `'{"sqlfeed": "plan", "feed": "genres"`, `feed "genres" has 2 schedules`},
 	}
 	for _, tc := range sched {
 		t.Run(tc.name, func(t *testing.T) {
@@ -100,18 +116,36 @@ func TestTemplateMutations(t *testing.T) {
 			if bad == tpl {
 				t.Fatalf("template lacks %q", tc.old)
 			}
-			err := CheckSchedules([]byte(bad), feeds)
+			err := CheckSchedules([]byte(bad), feeds, sharded)
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+	// A feed sharded in sqlfeed.yaml but scheduled on the function, and one
+	// scheduled on the state machine but no longer sharded.
+	for _, c := range []struct {
+		feed string
+		want string
+	}{
+		{"genres", `feed "genres" is sharded: ExportFunction event GenresSchedule invokes the function directly`},
+		{"tracks-paged", `feed "tracks-paged" is not sharded: state machine ExportStateMachine event TracksPagedSchedule runs it`},
+	} {
+		other := map[string]bool{}
+		for k, v := range sharded {
+			other[k] = v
+		}
+		other[c.feed] = !other[c.feed]
+		if err := CheckSchedules([]byte(tpl), feeds, other); err == nil || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("feed %s flipped: err = %v, want %q", c.feed, err, c.want)
+		}
 	}
 	// A feed added to sqlfeed.yaml without a schedule.
 	more := map[string]string{"playlists": "rate(1 day)"}
 	for k, v := range feeds {
 		more[k] = v
 	}
-	if err := CheckSchedules([]byte(tpl), more); err == nil || !strings.Contains(err.Error(), `feed "playlists" (schedule rate(1 day)) has no schedule`) {
+	if err := CheckSchedules([]byte(tpl), more, sharded); err == nil || !strings.Contains(err.Error(), `feed "playlists" (schedule rate(1 day)) has no schedule`) {
 		t.Fatalf("err = %v", err)
 	}
 }
@@ -146,6 +180,14 @@ func TestCheckDeploy(t *testing.T) {
 		{"missing data not breaching", "      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: breaching",
 			"      Dimensions: [{Name: Feed, Value: tracks}]\n      Statistic: Maximum\n      Period: 3600\n      EvaluationPeriods: 1\n      Threshold: 7200\n      ComparisonOperator: GreaterThanThreshold\n      TreatMissingData: notBreaching", `TreatMissingData is "notBreaching"`},
 		{"period shorter than the interval", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 86400", "      Dimensions: [{Name: Feed, Value: albums}]\n      Statistic: Maximum\n      Period: 3600", `feed "albums"): evaluates 1h0m0s`},
+		{"inline map", "                Mode: DISTRIBUTED\n", "                Mode: INLINE\n", "Map Shards is not a Distributed Map"},
+		{"no map concurrency", "            MaxConcurrencyPath: $.max_concurrency\n", "", "Map Shards has no MaxConcurrency"},
+		{"tolerated failures", "            ToleratedFailurePercentage: 0\n", "            ToleratedFailurePercentage: 10\n", "tolerates failed shards"},
+		{"shard on the alias", "                    FunctionName.$: $.function\n", "                    FunctionName: ${ExportFunctionAlias}\n", "Task Shard must invoke the version the plan answered"},
+		{"no retry of transient errors", "Lambda.TooManyRequestsException, sqlfeed.TransientDatabaseError]", "Lambda.TooManyRequestsException]", "Task Plan does not retry sqlfeed.TransientDatabaseError"},
+		{"no fixed name", "      Name: !Sub \"${AWS::StackName}-export\"\n      Type: STANDARD\n", "      Type: STANDARD\n", "no fixed Name"},
+		{"shards take every connection", "    Default: 2\n    MinValue: 1\n    Description: Most shards", "    Default: 3\n    MinValue: 1\n    Description: Most shards", "ShardConcurrency (default 3) must stay below ReservedConcurrency (default 3)"},
+		{"state machine on $LATEST", "        ExportFunctionAlias: !Ref ExportFunctionAliaslive\n", "        ExportFunctionAlias: !GetAtt ExportFunction.Arn\n", "ExportFunctionAlias is ExportFunction's $LATEST"},
 		{"standalone schedule on $LATEST", "  FailureQueue:\n", "  ExtraSchedule:\n    Type: AWS::Scheduler::Schedule\n    Properties:\n      ScheduleExpression: rate(1 hour)\n      FlexibleTimeWindow: {Mode: \"OFF\"}\n      Target:\n        Arn: !GetAtt ExportFunction.Arn\n        RoleArn: x\n  FailureQueue:\n", "schedule ExtraSchedule invokes ExportFunction's $LATEST"},
 	} {
 		t.Run(c.name, func(t *testing.T) {
@@ -211,5 +253,35 @@ func TestRoleStatements(t *testing.T) {
 				t.Fatalf("err = %v, want %q", err, tc.want)
 			}
 		})
+	}
+}
+
+// The state machine's ASL comes out as JSON with its substitutions, and a
+// placeholder without a value is an error rather than left in the ASL.
+func TestStateMachineDefinition(t *testing.T) {
+	tpl := []byte(readTemplate(t))
+	def, err := StateMachineDefinition(tpl, "ExportStateMachine", map[string]string{"ExportFunctionAlias": "arn:a:live", "ShardConcurrency": "4"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var asl struct {
+		StartAt string
+		States  map[string]struct {
+			Parameters     map[string]any
+			ResultSelector map[string]any
+		}
+	}
+	if err := json.Unmarshal(def, &asl); err != nil {
+		t.Fatal(err)
+	}
+	plan := asl.States[asl.StartAt]
+	if asl.StartAt != "Plan" || plan.Parameters["FunctionName"] != "arn:a:live" || plan.ResultSelector["max_concurrency.$"] != "States.StringToJson('4')" {
+		t.Fatalf("definition %s", def)
+	}
+	if _, err := StateMachineDefinition(tpl, "ExportStateMachine", map[string]string{"ExportFunctionAlias": "x"}); err == nil || !strings.Contains(err.Error(), "no value for ShardConcurrency") {
+		t.Fatalf("err = %v", err)
+	}
+	if _, err := StateMachineDefinition(tpl, "Nope", nil); err == nil {
+		t.Fatal("no error for a missing state machine")
 	}
 }

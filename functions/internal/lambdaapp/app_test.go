@@ -39,7 +39,7 @@ func (c *clock) now() time.Time { return c.t }
 
 func newApp(t *testing.T) (*App, *source, *source, *clock, *bytes.Buffer, *bytes.Buffer) {
 	t.Helper()
-	dbPath, _ := filepath.Abs("../../testdata/chinook.db")
+	dbPath, _ := filepath.Abs("../../../testdata/chinook.db")
 	cfg, dsn := &source{cfgText}, &source{"sqlite://" + dbPath}
 	clk := &clock{time.Date(2026, 11, 22, 14, 0, 5, 0, time.UTC)}
 	store, err := blob.Open(context.Background(), "file://"+t.TempDir())

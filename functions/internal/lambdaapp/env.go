@@ -21,7 +21,8 @@ import (
 //	SQLFEED_TO            s3://bucket/prefix (or file://DIR)
 //	SQLFEED_FEEDS         feeds a Scheduled Event runs, comma separated (default all)
 //	SQLFEED_SETTINGS_TTL  how long settings are cached (Go duration, default 5m)
-//	SQLFEED_STATE         the state prefix, s3://bucket/_sqlfeed-state (the pre-traffic test exports there)
+//	SQLFEED_STATE         the state prefix, s3://bucket/_sqlfeed-state (sharded runs' plans and shard results; the pre-traffic test exports there)
+//	AWS_LAMBDA_FUNCTION_VERSION the executing version, which a plan records (set by Lambda)
 //	SQLFEED_PRETRAFFIC_FEED the feed the pre-traffic test exports (default the first)
 //
 // EMF metric lines go to stdout; logs go to log.
@@ -58,6 +59,13 @@ func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	if err != nil {
 		return nil, err
 	}
+	var state blob.Store
+	if u := getenv("SQLFEED_STATE"); u != "" {
+		if state, err = blob.Open(ctx, u); err != nil {
+			store.Close()
+			return nil, fmt.Errorf("SQLFEED_STATE: %w", err)
+		}
+	}
 	stale := func(src settings.Source, err error) {
 		log.Warn("settings: re-read failed; using the cached value", "source", src.String(), "error", err.Error())
 	}
@@ -66,13 +74,15 @@ func FromEnv(ctx context.Context, getenv func(string) string, stdout io.Writer, 
 	dsnCache := settings.NewCache(dsnSrc, ttl, nil)
 	dsnCache.OnStale = stale
 	return &App{
-		Config:         cfgCache,
-		DSN:            dsnCache,
-		Store:          store,
-		Metrics:        &metrics.Emitter{W: stdout},
-		Log:            log,
-		ScheduledFeeds: feeds,
-		StateURL:       getenv("SQLFEED_STATE"),
-		PreTrafficFeed: getenv("SQLFEED_PRETRAFFIC_FEED"),
+		Config:          cfgCache,
+		DSN:             dsnCache,
+		Store:           store,
+		Metrics:         &metrics.Emitter{W: stdout},
+		Log:             log,
+		ScheduledFeeds:  feeds,
+		StateURL:        getenv("SQLFEED_STATE"),
+		State:           state,
+		FunctionVersion: getenv("AWS_LAMBDA_FUNCTION_VERSION"),
+		PreTrafficFeed:  getenv("SQLFEED_PRETRAFFIC_FEED"),
 	}, nil
 }

@@ -42,6 +42,11 @@ type App struct {
 	// public prefix) where the pre-traffic test exports; PreTrafficFeed is the
 	// feed it exports (default: the config's first).
 	StateURL, PreTrafficFeed string
+	// State is the store at StateURL: sharded feeds' plans and shard results.
+	State blob.Store
+	// FunctionVersion is the executing version (AWS_LAMBDA_FUNCTION_VERSION),
+	// recorded by a plan; its shards and commit must run on the same one.
+	FunctionVersion string
 
 	mu       sync.Mutex // one invocation at a time per container
 	cfgText  string
@@ -122,7 +127,7 @@ func (a *App) Handle(ctx context.Context, payload json.RawMessage) (exporters.Re
 	if err != nil {
 		return a.finish(ctx, failAll(cfg, req.Feeds, err))
 	}
-	r := &exporters.Runner{Config: cfg, DB: source, Store: a.Store, Log: a.Log, Now: a.Now}
+	r := &exporters.Runner{Config: cfg, DB: source, Store: a.Store, State: a.State, Log: a.Log, Now: a.Now}
 	results, err := r.Run(ctx, exporters.Request{Feeds: req.Feeds, ScheduledTime: req.ScheduledTime})
 	if exporters.IsBadRequest(err) {
 		return exporters.BadRequest(err), nil
@@ -258,6 +263,9 @@ func (a *App) Close() error {
 	if a.Store != nil {
 		errs = append(errs, a.Store.Close())
 	}
+	if a.State != nil {
+		errs = append(errs, a.State.Close())
+	}
 	return errors.Join(errs...)
 }
 
@@ -304,7 +312,8 @@ func (a *App) preTraffic(ctx context.Context, req lambdaevent.Request) (exporter
 		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
 	}
 	defer store.Close()
-	r := &exporters.Runner{Config: cfg, DB: source, Store: store, Log: a.Log, Now: a.Now}
+	// A sharded feed keeps its plan and shard results in the same scratch folder.
+	r := &exporters.Runner{Config: cfg, DB: source, Store: store, State: store, Log: a.Log, Now: a.Now}
 	results, err := r.Run(ctx, exporters.Request{Feeds: []string{feed}})
 	if err != nil {
 		return a.fail(fmt.Errorf("pre-traffic test: %w", err))
