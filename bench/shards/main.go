@@ -30,8 +30,8 @@ import (
 )
 
 func main() {
-	rows := flag.Int64("rows", 5_000_000, "rows of the bench table")
-	skewRows := flag.Int64("skew-rows", 2_000_000, "rows of the skewed-key table")
+	rows := flag.Int64("rows", 5_000_000, "rows of the bench table (0: skip it)")
+	skewRows := flag.Int64("skew-rows", 2_000_000, "rows of the skewed-key table (0: skip it)")
 	dsn := flag.String("dsn", "mysql://root@127.0.0.1:3306/test", "MariaDB DSN")
 	out := flag.String("out", "docs/sharding-bench.md", "report")
 	runs := flag.Int("runs", 3, "runs per measurement (the median is reported; the first run of a fresh store counts once)")
@@ -101,6 +101,9 @@ func run(ctx context.Context, dsn string, rows, skewRows int64, runs int, out st
 		n    int64
 		skew bool
 	}{{"shard_bench", rows, false}, {"shard_skew", skewRows, true}} {
+		if tbl.n == 0 {
+			continue
+		}
 		if err := load(ctx, dsn, tbl.name, tbl.n, tbl.skew); err != nil {
 			return err
 		}
