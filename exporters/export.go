@@ -62,7 +62,8 @@ type Runner struct {
 	Progress func(feed string, rows, bytes int64)
 	// State is the state prefix of sharded runs (CONTRACT §6: plans and
 	// shard results; s3://<bucket>/_sqlfeed-state or a folder's
-	// .sqlfeed/state). Sharded feeds need it.
+	// .sqlfeed/state). Plan, Shard and Commit need it; without it Run
+	// exports a sharded feed in one pass, with the same pages.
 	State blob.Store
 	// Workers is how many key ranges of a sharded feed Run exports at once
 	// (sqlfeed run --workers; 0 means 1); the DB pool needs that many
@@ -143,7 +144,9 @@ func (r *Runner) registry() *transform.Registry {
 // runFeed exports one feed and logs the outcome. scheduled is zero for a
 // manual run; force overrides max_shrink.
 func (r *Runner) runFeed(ctx context.Context, f *config.Feed, scheduled time.Time, force bool) Result {
-	if f.Pages != nil && f.Shards > 0 {
+	if f.Pages != nil && f.Shards > 0 && r.State != nil {
+		// Without a state store a sharded feed runs in one pass: its pages
+		// and index are the same whatever the number of shards (CONTRACT §3).
 		return r.runSharded(ctx, f, scheduled, force)
 	}
 	start := time.Now()

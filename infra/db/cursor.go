@@ -66,7 +66,7 @@ func (db *DB) Query(ctx context.Context, query string, args ...any) (*Cursor, er
 
 // transient reports whether err (from start) is worth another attempt.
 func (db *DB) transient(err error) bool {
-	return db.d.transient != nil && db.d.transient(cause(err))
+	return db.d != nil && db.d.transient != nil && db.d.transient(cause(err))
 }
 
 // start is one attempt of Query: take a connection, ping it, begin the
