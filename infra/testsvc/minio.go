@@ -206,19 +206,33 @@ func (m *MinIO) waitReady(d time.Duration) error {
 			return errors.New("server exited while starting")
 		default:
 		}
-		resp, err := http.Get(m.Endpoint + "/minio/health/ready")
+		// ready: the process serves; cluster: its object layer has write
+		// quorum (right after a restart ready can answer while objects are
+		// still 503).
+		err := health(m.Endpoint + "/minio/health/ready")
 		if err == nil {
-			resp.Body.Close()
-			if resp.StatusCode == http.StatusOK {
+			if err = health(m.Endpoint + "/minio/health/cluster"); err == nil {
 				return nil
 			}
-			err = fmt.Errorf("health: %s", resp.Status)
 		}
 		if time.Now().After(deadline) {
 			return fmt.Errorf("not ready after %v: %w", d, err)
 		}
 		time.Sleep(100 * time.Millisecond)
 	}
+}
+
+// health GETs a MinIO health endpoint: nil when it answers 200.
+func health(url string) error {
+	resp, err := http.Get(url)
+	if err != nil {
+		return err
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s: %s", url, resp.Status)
+	}
+	return nil
 }
 
 func tail(s string, n int) string {
