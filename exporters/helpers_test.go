@@ -60,6 +60,11 @@ func runFeeds(t testing.TB, r *Runner, at time.Time, feeds ...string) []Result {
 	if err != nil {
 		t.Fatal(err)
 	}
+	for _, x := range res {
+		if x.Feed == "" {
+			t.Fatalf("a result names no feed: %+v", x)
+		}
+	}
 	return res
 }
 

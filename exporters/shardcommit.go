@@ -37,8 +37,8 @@ func (r *Runner) Commit(ctx context.Context, p *Plan) (Result, error) {
 // commit is Commit without the catalog.
 func (r *Runner) commit(ctx context.Context, p *Plan) (res Result, err error) {
 	start := time.Now()
-	res.Feed = p.Feed
 	defer func() {
+		res.Feed = p.Feed // also over the Result publishShards returns
 		res.DurationMS = time.Since(start).Milliseconds()
 		if err != nil {
 			err = classify(err)
