@@ -74,37 +74,56 @@ func (r *Runner) exportPaged(ctx context.Context, st state, cur *db.Cursor, mapp
 	if err := cur.Close(); err != nil {
 		return res, fmt.Errorf("end query: %w", err)
 	}
-	entries := w.Entries()
-	if entries == nil {
-		entries = []paging.Entry{}
-	}
-	idx := paging.Index{Feed: f.Name, Version: d.version, GeneratedAt: r.now().UTC().Truncate(time.Second),
-		Rows: b.Rows(), Bytes: b.Bytes(), SHA256: paging.Digest(entries), ContentType: contentType,
-		ContentEncoding: encodingName(contentEncoding), Pages: entries}
+	idx := r.pageIndex(&d, w.Entries(), b.Rows(), b.Bytes())
 	res.Rows, res.Bytes, res.SHA256, res.Warnings = idx.Rows, idx.Bytes, idx.SHA256, env.Warnings
 	r.logWarnings(f.Name, env)
-	r.log().Debug("pages", "feed", f.Name, "pages", len(entries), "uploaded", w.Uploaded())
+	r.log().Debug("pages", "feed", f.Name, "pages", len(idx.Pages), "uploaded", w.Uploaded())
 	if err := r.step(f.Name, stepPages); err != nil {
 		return res, err
 	}
-	body, err := marshal(idx)
+	up, err := r.uploadIndex(ctx, idx)
 	if err != nil {
 		return res, err
 	}
-	up, err := r.Store.NewUpload(ctx, versionKey(f.Name, d.version), blob.WriteOptions{
-		Meta: versionMeta(d.version, "application/json", ""), IfNoneMatch: true})
-	if err != nil {
-		return res, fmt.Errorf("start upload: %w", err)
-	}
 	defer abortUnlessKilled(ctx, up, &err)
-	if _, err := up.Write(body); err != nil {
-		return res, fmt.Errorf("write page index: %w", err)
+	d.beforeManifest = func(ctx context.Context) error { return r.holdPages(ctx, f, w) }
+	return r.finish(ctx, up, st, d, preview, res, force)
+}
+
+// pageIndex is the page index of version d over entries (the pages in key
+// order; rows and size their totals), and fills in d to publish it.
+func (r *Runner) pageIndex(d *document, entries []paging.Entry, rows, size int64) paging.Index {
+	if entries == nil {
+		entries = []paging.Entry{}
 	}
+	f := d.feed
+	contentType, contentEncoding := encode.ContentType(f.Format), encode.ContentEncoding(f.Compress)
+	idx := paging.Index{Feed: f.Name, Version: d.version, GeneratedAt: r.now().UTC().Truncate(time.Second),
+		Rows: rows, Bytes: size, SHA256: paging.Digest(entries), ContentType: contentType,
+		ContentEncoding: encodingName(contentEncoding), Pages: entries}
 	d.rows, d.bytes, d.sha256 = idx.Rows, idx.Bytes, idx.SHA256
 	d.contentType, d.contentEncoding = contentType, contentEncoding
 	d.paged, d.pages = true, len(entries)
-	d.beforeManifest = func(ctx context.Context) error { return r.holdPages(ctx, f, w) }
-	return r.finish(ctx, up, st, d, preview, res, force)
+	return idx
+}
+
+// uploadIndex writes idx to its version's key, conditional on the key being
+// free; the caller publishes (commits) or aborts the upload.
+func (r *Runner) uploadIndex(ctx context.Context, idx paging.Index) (blob.Upload, error) {
+	body, err := marshal(idx)
+	if err != nil {
+		return nil, err
+	}
+	up, err := r.Store.NewUpload(ctx, versionKey(idx.Feed, idx.Version), blob.WriteOptions{
+		Meta: versionMeta(idx.Version, "application/json", ""), IfNoneMatch: true})
+	if err != nil {
+		return nil, fmt.Errorf("start upload: %w", err)
+	}
+	if _, err := up.Write(body); err != nil {
+		up.Abort(context.WithoutCancel(ctx))
+		return nil, fmt.Errorf("write page index: %w", err)
+	}
+	return up, nil
 }
 
 // holdPages makes sure the pages a run names survive until its manifest

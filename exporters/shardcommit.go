@@ -11,7 +11,6 @@ import (
 
 	json "github.com/goccy/go-json"
 
-	"github.com/sqlfeed/sqlfeed/exporters/encode"
 	"github.com/sqlfeed/sqlfeed/exporters/paging"
 	"github.com/sqlfeed/sqlfeed/exporters/site"
 	"github.com/sqlfeed/sqlfeed/infra/blob"
@@ -202,15 +201,10 @@ func (r *Runner) publishShards(ctx context.Context, f *config.Feed, p *Plan, st 
 	if err != nil {
 		return res, err
 	}
-	contentType, contentEncoding := encode.ContentType(f.Format), encode.ContentEncoding(f.Compress)
-	idx := paging.Index{Feed: f.Name, Version: p.Version, GeneratedAt: r.now().UTC().Truncate(time.Second),
-		Rows: rows, Bytes: size, SHA256: paging.Digest(entries), ContentType: contentType,
-		ContentEncoding: encodingName(contentEncoding), Pages: entries}
+	d := document{feed: f, version: p.Version, at: at, manual: p.ScheduledTime.IsZero(),
+		schema: shards[0].Schema, schemaSHA256: shards[0].SchemaSHA256}
+	idx := r.pageIndex(&d, entries, rows, size)
 	res.Rows, res.Bytes, res.SHA256 = idx.Rows, idx.Bytes, idx.SHA256
-	body, err := marshal(idx)
-	if err != nil {
-		return res, err
-	}
 	vkey := versionKey(f.Name, p.Version)
 	if _, err := r.Store.Head(ctx, vkey); err == nil {
 		// An earlier attempt of this commit (same run id) died before its
@@ -221,19 +215,11 @@ func (r *Runner) publishShards(ctx context.Context, f *config.Feed, p *Plan, st 
 	} else if !errors.Is(err, blob.ErrNotFound) {
 		return res, fmt.Errorf("read %s: %w", vkey, err)
 	}
-	up, err := r.Store.NewUpload(ctx, vkey, blob.WriteOptions{
-		Meta: versionMeta(p.Version, "application/json", ""), IfNoneMatch: true})
+	up, err := r.uploadIndex(ctx, idx)
 	if err != nil {
-		return res, fmt.Errorf("start upload: %w", err)
+		return res, err
 	}
 	defer abortUnlessKilled(ctx, up, &err)
-	if _, err := up.Write(body); err != nil {
-		return res, fmt.Errorf("write page index: %w", err)
-	}
-	d := document{feed: f, version: p.Version, at: at, manual: p.ScheduledTime.IsZero(),
-		schema: shards[0].Schema, schemaSHA256: shards[0].SchemaSHA256,
-		rows: idx.Rows, bytes: idx.Bytes, sha256: idx.SHA256, contentType: contentType, contentEncoding: contentEncoding,
-		paged: true, pages: len(entries)}
 	d.beforeManifest = func(ctx context.Context) error {
 		return r.confirmShardPages(ctx, f, listedAt, refreshed, refreshedAt)
 	}
